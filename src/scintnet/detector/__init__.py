@@ -1,0 +1,1 @@
+"""scintnet.detector"""
