@@ -88,6 +88,41 @@ def find_datasets(name: str) -> list[str]:
     return [f for f in files if parent_level(f) == want]
 
 
+def atomic_binding_keV(z: int) -> dict:
+    """K and L1 subshell binding energies (keV) of element ``z``.
+
+    From the ENDF/B-VII.0 atomic relaxation sub-library (EADL, MF=28/MT=533)
+    shipped with the ``tdcrpy`` package (decayData/atom-ENDF-VII0.zip); paceENSDF
+    gives EC shell fractions but no binding energies.
+    """
+    import importlib.util
+    import zipfile
+
+    spec = importlib.util.find_spec("tdcrpy")
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    zpath = os.path.join(list(spec.submodule_search_locations)[0], "decayData", "atom-ENDF-VII0.zip")
+    with zipfile.ZipFile(zpath) as zf:
+        name = next((n for n in zf.namelist() if n.startswith(f"atom-{z:03d}_")), None)
+        if name is None:
+            return {}
+        lines = [ln for ln in zf.read(name).decode().splitlines()
+                 if ln[70:72].strip() == "28" and ln[72:75].strip() == "533"]
+
+    def f(x: str) -> float:  # ENDF floats: '3.180500+4'
+        x = x.strip()
+        return float(re.sub(r"(?<=\d)([+-])(\d+)$", r"e\1\2", x)) if x else 0.0
+
+    nss = int(lines[0][44:55])
+    out, i = {}, 1
+    for _ in range(nss):
+        subi, ntr = int(f(lines[i][0:11])), int(lines[i][55:66])
+        ebi = f(lines[i + 1][0:11]) / 1e3
+        out[{1: "K", 3: "L1", 4: "L2", 5: "L3"}.get(subi, str(subi))] = round(ebi, 4)
+        i += 2 + ntr
+    return {k: out[k] for k in ("K", "L1") if k in out}
+
+
 def _jpi(spins: list[dict]) -> tuple[float | None, int | None, str]:
     if not spins:
         return None, None, ""
@@ -257,6 +292,9 @@ def extract_dataset(path: str) -> dict:
             })
     for b in branches:  # per 100 decays -> per decay
         b["I"] /= 100.0
+    binding = {}
+    if any(b["type"] == "ec" for b in branches):
+        binding = atomic_binding_keV(d["daughterAtomicNumber"])
     levels = extract_levels(d, norm)
     for lv in levels:
         for g in lv["gammas"]:
@@ -271,6 +309,8 @@ def extract_dataset(path: str) -> dict:
         "parent_Jpi": pjpi, "T12_s": hl, "T12": hl_txt,
         "Q": q, "Q_eff": q_eff, "BR": norm["BR"], "norm": norm,
         "branches": branches, "levels": levels,
+        **({"binding_keV": binding,
+            "binding_src": "ENDF/B-VII.0 EADL atomic relaxation (tdcrpy decayData)"} if binding else {}),
     }
 
 
@@ -301,6 +341,15 @@ def extract_level_scheme(name: str) -> dict:
     }
 
 
+def _version(pkg: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(pkg)
+    except PackageNotFoundError:
+        return "not installed"
+
+
 def main(argv: list[str] | None = None) -> int:
     import paceENSDF
 
@@ -313,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     out: dict[str, Any] = {
         "provenance": {
             "package": "paceENSDF", "version": paceENSDF.__version__,
+            "binding_energies": f"tdcrpy {_version('tdcrpy')} decayData/atom-ENDF-VII0.zip",
             "data": "ENSDF decay data sets (NNDC) as JSON in paceENSDF/ENSDF_JSON",
             "extracted": _dt.date.today().isoformat(),
             "script": "scripts/extract_decay_data.py",
