@@ -1,0 +1,69 @@
+"""Throughput benchmarks (``scintnet bench sim``)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from .detector.config import DetectorConfig
+
+
+def bench_sim(cfg: DetectorConfig, preset: str, source: str = "Xe136_0vbb", n_events: int = 4000,
+              seed: int = 1, chunk_size: int = 1000, workers_list: tuple[int, ...] = (1,)) -> dict[str, Any]:
+    """Events/s and photoelectrons/s of the full chain (generation, transport, optics)."""
+    from .sim.run import SimConfig, simulate_chunk
+    from .validate.common import simulate_events
+
+    sim = SimConfig(cfg.to_json(), preset, source, chunk_size, seed, "xels", None, chunk_size, False)
+    simulate_chunk(sim, 0)  # warm up: Numba compilation / cache load, lookup tables
+    t = time.perf_counter()
+    npe = 0
+    n_done = 0
+    stages = {}
+    while n_done < n_events:
+        c = simulate_chunk(sim, 1 + n_done // chunk_size)
+        npe += int(c.npe.sum())
+        n_done += c.n_events
+    dt = time.perf_counter() - t
+    out: dict[str, Any] = {
+        "preset": preset, "source": source, "n_events": n_done,
+        "events_per_s_per_core": n_done / dt, "photoelectrons_per_s_per_core": npe / dt,
+        "mean_pe_per_event": npe / n_done, "stage_seconds": stages,
+    }
+    scaling = {}
+    for w in workers_list:
+        if w <= 1:
+            continue
+        t = time.perf_counter()
+        simulate_events(cfg, preset, source, n_events * w, seed + 7, workers=w, chunk_size=chunk_size)
+        scaling[str(w)] = n_events * w / (time.perf_counter() - t)
+    if scaling:
+        out["events_per_s_by_workers"] = {"1": out["events_per_s_per_core"], **scaling}
+    return out
+
+
+def stage_profile(cfg: DetectorConfig, source: str = "Xe136_0vbb", n: int = 2000, seed: int = 3) -> dict[str, float]:
+    """Seconds per stage for ``n`` events (generation, transport, optics)."""
+    from .detector.pmts import build_pmt_array
+    from .optics.response import simulate_hits
+    from .physics.sources import get_source
+    from .physics.transport import transport
+    from .physics.vertex import parse_vertex, sample_vertices
+
+    pmts = build_pmt_array(cfg)
+    rng = np.random.default_rng(seed)
+    src = get_source(source)
+    out = {}
+    for rep in range(2):  # first pass compiles
+        t0 = time.perf_counter()
+        p = src.sample(n, rng)
+        v = sample_vertices(parse_vertex("xels", cfg.geometry), n, rng)
+        t1 = time.perf_counter()
+        d = transport(p, v, cfg.geometry, cfg.scintillator, seed)
+        t2 = time.perf_counter()
+        simulate_hits(d, n, cfg, pmts, seed)
+        t3 = time.perf_counter()
+        out = {"generate_s": t1 - t0, "transport_s": t2 - t1, "optics_s": t3 - t2, "n_events": n}
+    return out

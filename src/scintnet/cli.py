@@ -1,0 +1,225 @@
+"""Command-line interface (thin: parses options, calls library functions, prints)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="scintnet: simulation, reconstruction and deep learning for spherical LS detectors.")
+bench_app = typer.Typer(no_args_is_help=True, help="Throughput benchmarks.")
+app.add_typer(bench_app, name="bench")
+err = Console(stderr=True)
+out = Console()
+
+
+def _fail(msg: str) -> None:
+    err.print(f"[red]error:[/red] {msg}", highlight=False)
+    raise typer.Exit(2)
+
+
+def _jsonable(x: Any) -> Any:
+    import numpy as np
+
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    return x
+
+
+def _print_json(d: dict) -> None:
+    sys.stdout.write(json.dumps(_jsonable(d), indent=2, sort_keys=False) + "\n")
+
+
+def _load_cfg(preset: str, config: Optional[Path], overrides: Optional[list[str]]):
+    from .detector.config import ConfigError, load_config
+
+    try:
+        return load_config(preset, config, overrides)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+PresetOpt = typer.Option("klz800", "--preset", "-p", help="detector preset (klz800, klz400-fast, kl2zen)")
+ConfigOpt = typer.Option(None, "--config", help="detector TOML file (instead of a preset)")
+SetOpt = typer.Option(None, "--set", help="override a config field, e.g. --set scintillator.light_yield_per_MeV=9000")
+
+
+@app.command()
+def version() -> None:
+    """Print the scintnet version."""
+    out.print(__version__)
+
+
+@app.command()
+def presets() -> None:
+    """List detector presets."""
+    from .detector.config import list_presets, load_config
+
+    for p in list_presets():
+        out.print(f"{p:12s} {load_config(p).description}", highlight=False)
+
+
+@app.command()
+def sources() -> None:
+    """List event sources."""
+    from .physics.sources import DESCRIPTIONS
+
+    for k, v in DESCRIPTIONS.items():
+        out.print(f"{k:20s} {v}", highlight=False)
+
+
+@app.command()
+def simulate(
+    source: str = typer.Option(..., "--source", "-s", help="event source (see `scintnet sources`)"),
+    events: int = typer.Option(..., "--events", "-n", min=1, help="number of events"),
+    out_path: Path = typer.Option(..., "--out", "-o", help="output HDF5 file"),
+    preset: str = PresetOpt, config: Optional[Path] = ConfigOpt, overrides: Optional[list[str]] = SetOpt,
+    seed: int = typer.Option(1, "--seed", help="random seed (with the chunk size it fixes the file content)"),
+    workers: int = typer.Option(1, "--workers", "-j", min=1, help="worker processes"),
+    vertex: str = typer.Option("xels", "--vertex", help="xels | film | ls | center | sphere:R | shell:R1:R2 | point:x,y,z (mm)"),
+    energy: Optional[float] = typer.Option(None, "--energy", help="kinetic energy in MeV (particle guns)"),
+    chunk_size: int = typer.Option(2000, "--chunk-size", min=1, help="events per chunk (resume granularity)"),
+    no_deposits: bool = typer.Option(False, "--no-deposits", help="do not store per-deposit truth"),
+    as_json: bool = typer.Option(False, "--json", help="print a JSON summary"),
+) -> None:
+    """Simulate events into an HDF5 event file (resumable: re-run the same command after a kill)."""
+    from tqdm import tqdm
+
+    from .physics.sources import get_source
+    from .physics.vertex import parse_vertex
+    from .sim.run import SimConfig, run_simulation
+
+    cfg = _load_cfg(preset, config, overrides)
+    try:
+        get_source(source, energy)
+        parse_vertex(vertex, cfg.geometry)
+    except ValueError as exc:
+        _fail(str(exc))
+    sim = SimConfig(cfg.to_json(), cfg.name, source, events, seed, vertex, energy, chunk_size, not no_deposits)
+    import time
+
+    t = time.perf_counter()
+    with tqdm(total=events, unit="ev", desc=f"{source}", disable=as_json or None) as bar:
+        try:
+            res = run_simulation(sim, out_path, workers, progress=bar.update)
+        except ValueError as exc:
+            _fail(str(exc))
+    res["seconds"] = time.perf_counter() - t
+    res["events_per_s"] = (res["n_events"] - res["resumed_events"]) / max(res["seconds"], 1e-9)
+    if as_json:
+        _print_json(res)
+    else:
+        out.print(f"wrote {res['n_events']} events to {out_path} ({res['events_per_s']:.0f} events/s)")
+
+
+@app.command()
+def info(path: Path, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Counts, sources and metadata of an event file."""
+    import numpy as np
+
+    from .io.store import EventFile, EventFileError
+
+    try:
+        with EventFile(path) as f:
+            i = f.info().to_dict()
+            nh = np.diff(f.h5["hits/offsets"][:])
+            lab = f.h5["truth/label"][:]
+            i["mean_nhit"] = float(nh.mean()) if nh.size else 0.0
+            i["n_signal"] = int((lab == 1).sum())
+            i["n_pmts"] = int(f.h5["pmts/pos_mm"].shape[0])
+    except EventFileError as exc:
+        _fail(str(exc))
+    if as_json:
+        _print_json(i)
+        return
+    t = Table(title=str(path), show_header=False)
+    for k in ("n_events", "n_hits", "mean_nhit", "n_signal", "n_pmts", "preset", "schema_version",
+              "scintnet_version", "created_utc"):
+        t.add_row(k, str(i[k]))
+    for k, v in i["run"].items():
+        t.add_row(f"run.{k}", str(v))
+    out.print(t)
+
+
+@app.command("validate-sim")
+def validate_sim_cmd(
+    preset: str = PresetOpt, config: Optional[Path] = ConfigOpt, overrides: Optional[list[str]] = SetOpt,
+    events: int = typer.Option(2000, "--events", "-n", min=50, help="0nbb events for the resolutions"),
+    decays: int = typer.Option(200_000, "--decays", min=1000, help="decays for the line intensities"),
+    seed: int = typer.Option(1, "--seed"),
+    workers: int = typer.Option(1, "--workers", "-j", min=1),
+    plots: Optional[Path] = typer.Option(Path("validation/sim"), "--plots", help="folder for PNG plots"),
+    no_plots: bool = typer.Option(False, "--no-plots"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Simulate and print the validation figures with the published reference beside each."""
+    from .validate.sim import validate_sim
+
+    cfg = _load_cfg(preset, config, overrides)
+    log = (lambda m: err.print(f"[dim]{m}...[/dim]")) if not as_json else None
+    res = validate_sim(cfg, cfg.name, events, seed, workers, None if no_plots else plots, decays, log)
+    if as_json:
+        _print_json(res)
+        return
+    t = Table(title=f"validate-sim {cfg.name}")
+    t.add_column("figure")
+    t.add_column("scintnet", justify="right")
+    t.add_column("reference", justify="right")
+    t.add_row("sigma_E/E at Q", f"{100 * res['energy_resolution_at_q']:.2f} %", f"{100 * res['energy_resolution_at_q_ref']:.2f} %")
+    t.add_row("vertex resolution at Q", f"{res['vertex_resolution_cm_at_q']:.2f} cm", f"{res['vertex_resolution_cm_at_q_ref']:.2f} cm")
+    t.add_row("occupied cells (0nbb)", f"{res['mean_occupied_cells_0vbb']:.0f}", f"{res['mean_occupied_cells_0vbb_ref']:.0f}")
+    for k, v in res["attenuation_length_cm"].items():
+        t.add_row(f"gamma att. length {k} MeV", f"{v:.2f} cm (MC {res['attenuation_length_cm_mc'][k]:.2f})",
+                  f"{res['attenuation_length_cm_ref'][k]:.2f} cm")
+    for k, v in res["line_intensity"].items():
+        t.add_row(f"{k} gammas/decay", f"{v:.4f}", f"{res['line_intensity_ref'][k]:.4f}")
+    out.print(t)
+    for f in res.get("plots", []):
+        out.print(f"plot: {f}", highlight=False)
+
+
+@bench_app.command("sim")
+def bench_sim_cmd(
+    preset: str = PresetOpt, config: Optional[Path] = ConfigOpt, overrides: Optional[list[str]] = SetOpt,
+    source: str = typer.Option("Xe136_0vbb", "--source"),
+    events: int = typer.Option(4000, "--events", "-n", min=100),
+    workers: Optional[list[int]] = typer.Option(None, "--workers", help="also measure these worker counts"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Simulation throughput (events/s and photoelectrons/s per core)."""
+    from .bench import bench_sim, stage_profile
+
+    cfg = _load_cfg(preset, config, overrides)
+    res = bench_sim(cfg, cfg.name, source, events, workers_list=tuple(workers or ()))
+    res["stage_seconds"] = stage_profile(cfg, source)
+    res["cpu_count"] = os.cpu_count()
+    if as_json:
+        _print_json(res)
+    else:
+        out.print(f"{res['events_per_s_per_core']:.0f} events/s per core, "
+                  f"{res['photoelectrons_per_s_per_core']:.3g} p.e./s ({source}, {cfg.name})")
+        for k, v in res.get("events_per_s_by_workers", {}).items():
+            out.print(f"  workers={k}: {v:.0f} events/s")
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

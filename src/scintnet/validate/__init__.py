@@ -1,0 +1,1 @@
+"""Validation of the simulation and reconstruction against published figures."""
