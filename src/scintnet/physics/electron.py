@@ -172,9 +172,10 @@ def charged_tables(material: Material | str, kB_mm_per_MeV: float) -> ChargedTab
 
 
 def _interp_log(grid: np.ndarray, table: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Linear interpolation in T on the log grid (as the transport kernel does)."""
     t = np.asarray(t, dtype=float)
     lin = table[0] * t / grid[0]  # proportional below the grid
-    return np.where(t < grid[0], lin, np.interp(np.log(np.maximum(t, grid[0])), np.log(grid), table))
+    return np.where(t < grid[0], lin, np.interp(t, grid, table))
 
 
 def csda_range_mm(material: Material | str, T_MeV):

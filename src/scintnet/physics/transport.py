@@ -111,27 +111,18 @@ def _lerp_log(tab, row, lo, dlog, x):
 
 @njit(cache=True)
 def _charged_table(tab, row, lo, dlog, t):
-    # proportional to T below the grid (constant stopping power)
+    """Charged-particle table lookup, linear in T between log-spaced nodes (exact for Q = T)."""
     if t < lo:
-        return tab[row, 0] * t / lo
-    return _lerp_log(tab, row, lo, dlog, t)
-
-
-@njit(cache=True)
-def _inv_range(tab, row, lo, dlog, r):
-    """Energy whose CSDA range is r (binary search on the monotonic range table)."""
+        return tab[row, 0] * t / lo  # constant stopping power below the grid
     n = tab.shape[1]
-    if r <= tab[row, 0]:
-        return lo * r / tab[row, 0]
-    a, b = 0, n - 1
-    while b - a > 1:
-        m = (a + b) // 2
-        if tab[row, m] < r:
-            a = m
-        else:
-            b = m
-    f = (r - tab[row, a]) / (tab[row, b] - tab[row, a])
-    return lo * math.exp((a + f) * dlog)
+    u = math.log(t / lo) / dlog
+    i = int(u)
+    if i >= n - 1:
+        return tab[row, n - 1]
+    g0 = lo * math.exp(i * dlog)
+    g1 = g0 * math.exp(dlog)
+    f = (t - g0) / (g1 - g0)
+    return tab[row, i] * (1.0 - f) + tab[row, i + 1] * f
 
 
 @njit(cache=True)
