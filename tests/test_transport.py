@@ -163,7 +163,6 @@ def test_positron_ops_delay(big_ls, cfg):
 
 def test_regions_and_vertices(cfg):
     g = cfg.geometry
-    n = 4
     vert = np.array([[0, 0, 0], [3000.0, 0, 0], [0, 7000.0, 0], [0, 0, 9000.0]])
     prim = Primaries(np.array([3, 2, 1, 0]), np.full(4, ALPHA, np.int8), np.full(4, 5.0),
                      np.array([1.0, 2.0, 3.0, 4.0]))

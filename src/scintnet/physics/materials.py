@@ -108,9 +108,7 @@ def _xels_fractions() -> dict[str, float]:
     decane = _molecule({"C": 10, "H": 22})
     pc = _molecule({"C": 9, "H": 12})
     ppo = _molecule({"C": 15, "H": 11, "N": 1, "O": 1})
-    solvent_g_per_l = 0.82 * 730.0 + 0.18 * 876.0
     ls = _mix([(0.82 * 730.0, decane), (0.18 * 876.0, pc), (2.4, ppo)])
-    _ = solvent_g_per_l
     return _mix([(0.969, ls), (0.031, {"Xe": 1.0})])
 
 
