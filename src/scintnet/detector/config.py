@@ -54,6 +54,7 @@ class Scintillator:
     alpha_decay_weights: tuple[float, ...]  # alphas have more slow light
     attenuation_length_mm: float  # optical attenuation of LS at ~400 nm
     group_velocity_mm_per_ns: float  # also the effective speed used for TOF in reco
+    group_velocity_spread: float = 0.0  # relative sigma of the photon group velocity (chromatic dispersion)
     ops_fraction: float = 0.5  # fraction of e+ forming ortho-positronium (~50 %, PRC 83, 015504)
     ops_lifetime_ns: float = 3.0  # o-Ps lifetime in LS (2.97 +- 0.04 ns, arXiv 1804.09456)
     cherenkov: bool = False

@@ -65,3 +65,16 @@ def dense_maps(chunk: EventChunk, tau_ns: np.ndarray, pmt_pos_mm: np.ndarray, sp
     flat = np.bincount(ev * ncell + cell_index(chunk, tau_ns, pmt_pos_mm, spec),
                        weights=chunk.hit_charge_pe, minlength=chunk.n_events * ncell)
     return flat.astype(np.float32).reshape(chunk.n_events, spec.n_t, spec.n_theta, spec.n_phi)
+
+
+def select_pmts(chunk: EventChunk, keep_pmt: np.ndarray) -> EventChunk:
+    """Hits of the PMTs with ``keep_pmt[pmt]`` true (e.g. only the fast 17-inch tubes)."""
+    keep = np.asarray(keep_pmt, bool)[chunk.hit_pmt]
+    ev = np.repeat(np.arange(chunk.n_events), chunk.nhit())
+    counts = np.bincount(ev[keep], minlength=chunk.n_events)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return EventChunk(
+        hit_offsets=offsets, hit_pmt=chunk.hit_pmt[keep], hit_time_ns=chunk.hit_time_ns[keep],
+        hit_charge_pe=chunk.hit_charge_pe[keep], vertex_mm=chunk.vertex_mm, edep_MeV=chunk.edep_MeV,
+        evis_MeV=chunk.evis_MeV, npe=chunk.npe, label=chunk.label,
+    )

@@ -6,7 +6,8 @@ For each energy deposit the expected number of photoelectrons at every PMT is
 
 (gray-disk PMTs; ``A_j`` from the photocoverage).  Photoelectron counts are Poisson,
 their emission times follow the scintillation profile (rise + multi-exponential decay,
-sampled as the sum of two exponentials), plus time of flight at the group velocity and a
+sampled as the sum of two exponentials), plus time of flight at the group velocity (with a
+per-photon Gaussian spread standing for chromatic dispersion and scattering) and a
 Gaussian transit-time spread.  The readout keeps what the real detector gives: the
 first-hit time and the total charge per PMT, plus dark hits.
 
@@ -74,7 +75,7 @@ def _sample_emission(rise, taus, cumw):
 def _simulate_hits(
     seed, n_events, dep_offsets, dep_pos, dep_t, dep_evis, dep_alpha,
     pmt_pos, pmt_dir, pmt_gain, pmt_tts, pmt_spe, pmt_dark_mean,
-    light_yield, att_len, v_group, rise, taus, cumw_e, cumw_a,
+    light_yield, att_len, v_group, v_spread, rise, taus, cumw_e, cumw_a,
     t_lo, t_hi, threshold, cluster_mm,
 ):
     np.random.seed(seed)
@@ -171,7 +172,10 @@ def _simulate_hits(
                     te = _sample_emission(rise, taus, cumw_a)
                 else:
                     te = _sample_emission(rise, taus, cumw_e)
-                t = dep_t[g] + te + dist / v_group + np.random.normal(0.0, pmt_tts[j])
+                v = v_group
+                if v_spread > 0.0:
+                    v = v_group * (1.0 + v_spread * np.random.normal())
+                t = dep_t[g] + te + dist / v + np.random.normal(0.0, pmt_tts[j])
                 if t < first_t[j]:
                     first_t[j] = t
                 q = np.random.normal(1.0, pmt_spe[j])
@@ -239,6 +243,7 @@ def simulate_hits(deposits: Deposits, n_events: int, cfg: DetectorConfig, pmts: 
         np.ascontiguousarray(pmts.area_mm2 * pmts.qe), pmts.tts_sigma_ns, pmts.spe_sigma,
         pmts.dark_rate_hz * window_s,
         float(s.light_yield_per_MeV), float(s.attenuation_length_mm), float(s.group_velocity_mm_per_ns),
+        float(s.group_velocity_spread),
         float(s.rise_time_ns), np.asarray(s.decay_times_ns, float),
         _cum_weights(s.decay_weights), _cum_weights(s.alpha_decay_weights),
         float(t_lo), float(t_hi), float(cfg.pmts.threshold_pe), CLUSTER_MM,

@@ -40,6 +40,9 @@ def build_time_pdf(cfg: DetectorConfig, floor: float = 1e-4, step_ns: float = 0.
             emis[pos] += wk * np.exp(-t[pos] / tau) / tau
     counts = np.array([p.count for p in cfg.pmts.types], float)
     sig = float(np.sqrt(np.sum(counts * np.array([p.tts_sigma_ns for p in cfg.pmts.types]) ** 2) / counts.sum()))
+    # dispersion of the photon speed over a typical path (the PMT radius) adds in quadrature
+    sig_disp = cfg.geometry.pmt_radius_mm / s.group_velocity_mm_per_ns * s.group_velocity_spread
+    sig = float(np.hypot(sig, sig_disp))
     k = np.arange(-6 * sig, 6 * sig + step_ns, step_ns)
     g = np.exp(-0.5 * (k / sig) ** 2)
     pdf = np.convolve(emis, g / g.sum(), mode="same")

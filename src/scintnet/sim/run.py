@@ -55,6 +55,8 @@ class SimConfig:
         return (self.n_events + self.chunk_size - 1) // self.chunk_size
 
     def chunk_events(self, i: int) -> int:
+        if not 0 <= i < self.n_chunks:
+            raise IndexError(f"chunk {i} outside 0..{self.n_chunks - 1}")
         return min(self.chunk_size, self.n_events - i * self.chunk_size)
 
 
