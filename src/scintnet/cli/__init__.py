@@ -1,4 +1,9 @@
-"""Command-line interface (thin: parses options, calls library functions, prints)."""
+"""Command-line interface (thin: parses options, calls library functions, prints).
+
+The simulation commands live here; each later stage registers its commands from its own
+module (``cli/reco.py``, ``cli/train.py``, ``cli/analysis.py``, ``cli/tagging.py``) through
+``register(app)`` at the bottom of this file.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from . import __version__
+from .. import __version__
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="scintnet: simulation, reconstruction and deep learning for spherical LS detectors.")
@@ -46,7 +51,7 @@ def _print_json(d: dict) -> None:
 
 
 def _load_cfg(preset: str, config: Optional[Path], overrides: Optional[list[str]]):
-    from .detector.config import ConfigError, load_config
+    from ..detector.config import ConfigError, load_config
 
     try:
         return load_config(preset, config, overrides)
@@ -68,7 +73,7 @@ def version() -> None:
 @app.command()
 def presets() -> None:
     """List detector presets."""
-    from .detector.config import list_presets, load_config
+    from ..detector.config import list_presets, load_config
 
     for p in list_presets():
         out.print(f"{p:12s} {load_config(p).description}", highlight=False)
@@ -77,7 +82,7 @@ def presets() -> None:
 @app.command()
 def sources() -> None:
     """List event sources."""
-    from .physics.sources import DESCRIPTIONS
+    from ..physics.sources import DESCRIPTIONS
 
     for k, v in DESCRIPTIONS.items():
         out.print(f"{k:20s} {v}", highlight=False)
@@ -100,9 +105,9 @@ def simulate(
     """Simulate events into an HDF5 event file (resumable: re-run the same command after a kill)."""
     from tqdm import tqdm
 
-    from .physics.sources import get_source
-    from .physics.vertex import parse_vertex
-    from .sim.run import SimConfig, run_simulation
+    from ..physics.sources import get_source
+    from ..physics.vertex import parse_vertex
+    from ..sim.run import SimConfig, run_simulation
 
     cfg = _load_cfg(preset, config, overrides)
     try:
@@ -132,7 +137,7 @@ def info(path: Path, as_json: bool = typer.Option(False, "--json")) -> None:
     """Counts, sources and metadata of an event file."""
     import numpy as np
 
-    from .io.store import EventFile, EventFileError
+    from ..io.store import EventFile, EventFileError
 
     try:
         with EventFile(path) as f:
@@ -168,7 +173,7 @@ def validate_sim_cmd(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Simulate and print the validation figures with the published reference beside each."""
-    from .validate.sim import validate_sim
+    from ..validate.sim import validate_sim
 
     cfg = _load_cfg(preset, config, overrides)
     log = (lambda m: err.print(f"[dim]{m}...[/dim]")) if not as_json else None
@@ -202,7 +207,7 @@ def bench_sim_cmd(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Simulation throughput (events/s and photoelectrons/s per core)."""
-    from .bench import bench_sim, stage_profile
+    from ..bench import bench_sim, stage_profile
 
     cfg = _load_cfg(preset, config, overrides)
     res = bench_sim(cfg, cfg.name, source, events, workers_list=tuple(workers or ()))
@@ -215,6 +220,19 @@ def bench_sim_cmd(
                   f"{res['photoelectrons_per_s_per_core']:.3g} p.e./s ({source}, {cfg.name})")
         for k, v in res.get("events_per_s_by_workers", {}).items():
             out.print(f"  workers={k}: {v:.0f} events/s")
+
+
+def _register_stages() -> None:
+    from . import analysis as _analysis
+    from . import reco as _reco
+    from . import tagging as _tagging
+    from . import train as _train
+
+    for mod in (_reco, _train, _analysis, _tagging):
+        mod.register(app, bench_app)
+
+
+_register_stages()
 
 
 def main() -> None:  # pragma: no cover

@@ -1,0 +1,9 @@
+"""CLI commands for reconstruction and network inputs (reco, validate-reco, bench features)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+    """Add this stage's commands to the main app (and benchmarks to ``scintnet bench``)."""
