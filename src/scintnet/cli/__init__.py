@@ -28,7 +28,7 @@ out = Console()
 
 
 def _fail(msg: str) -> None:
-    err.print(f"[red]error:[/red] {msg}", highlight=False)
+    err.print(f"[red]error:[/red] {' '.join(str(msg).split())}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 

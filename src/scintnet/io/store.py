@@ -54,6 +54,10 @@ _RAGGED = [("hits", "hit_offsets", _PER_HIT), ("truth/deposits", "dep_offsets", 
            ("truth/primaries", "prim_offsets", _PER_PRIM)]
 
 
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300]
+
+
 class EventFileError(Exception):
     """A file that cannot be used as a scintnet event file (message is one clear line)."""
 
@@ -175,7 +179,7 @@ class EventFile:
         try:
             self.h5 = h5py.File(p, "r")
         except OSError as exc:
-            raise EventFileError(f"{path}: cannot open HDF5 file (truncated or corrupt?): {exc}") from None
+            raise EventFileError(f"{path}: cannot open HDF5 file (truncated or corrupt?): {_one_line(exc)}") from None
         try:
             self._validate()
         except EventFileError:
@@ -183,7 +187,7 @@ class EventFile:
             raise
         except (KeyError, OSError, ValueError) as exc:
             self.h5.close()
-            raise EventFileError(f"{path}: corrupt or truncated event file ({exc})") from None
+            raise EventFileError(f"{path}: corrupt or truncated event file ({_one_line(exc)})") from None
 
     def _validate(self) -> None:
         a = self.h5.attrs

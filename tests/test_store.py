@@ -1,0 +1,124 @@
+import json
+import os
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+
+from scintnet.detector.config import load_config
+from scintnet.io.store import EventFile, EventFileError
+from scintnet.sim.run import SimConfig, run_simulation
+
+
+def _sim(n=300, chunk=100, seed=7, source="Xe136_0vbb", **kw):
+    cfg = load_config("klz800")
+    return SimConfig(cfg.to_json(), "klz800", source, n, seed, chunk_size=chunk, **kw)
+
+
+def _datasets(path):
+    out = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda k, v: out.__setitem__(k, v[()]) if isinstance(v, h5py.Dataset) else None)
+    return out
+
+
+def test_roundtrip_and_streaming(tmp_path):
+    sim = _sim()
+    res = run_simulation(sim, tmp_path / "a.h5")
+    assert res["n_events"] == 300
+    with EventFile(tmp_path / "a.h5") as f:
+        assert f.n_events == 300
+        assert f.run["seed"] == 7 and f.run["source"] == "Xe136_0vbb"
+        assert json.loads(f.detector_json)["name"] == "klz800"
+        whole = f.read()
+        parts = list(f.iter_chunks(64, truth_detail=True))
+        assert sum(p.n_events for p in parts) == 300
+        assert max(p.n_events for p in parts) == 64
+        np.testing.assert_array_equal(np.concatenate([p.hit_time_ns for p in parts]), whole.hit_time_ns)
+        # truth: deposited energy per event equals the sum of stored deposits
+        dep = np.add.reduceat(whole.dep_edep_MeV.astype(float), whole.dep_offsets[:-1])
+        np.testing.assert_allclose(dep, whole.edep_MeV, rtol=1e-5)
+        assert np.all(whole.label == 1)
+        assert not (tmp_path / "a.h5.chunks").exists()
+
+
+def test_same_content_whatever_workers(tmp_path):
+    sim = _sim(n=250, chunk=50, seed=3)
+    run_simulation(sim, tmp_path / "w1.h5", workers=1)
+    run_simulation(sim, tmp_path / "w2.h5", workers=2)
+    a, b = _datasets(tmp_path / "w1.h5"), _datasets(tmp_path / "w2.h5")
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_resume_after_kill(tmp_path):
+    """Kill a run mid-way; re-running finishes it with exactly the uninterrupted content."""
+    sim = _sim(n=400, chunk=50, seed=11)
+    run_simulation(sim, tmp_path / "ref.h5")
+    out = tmp_path / "killed.h5"
+    # simulate a kill: keep only some finished chunks and a half-written temp file
+    run_simulation(sim, out, keep_chunks=True)
+    out.unlink()
+    chunks = sorted((tmp_path / "killed.h5.chunks").glob("chunk_*.h5"))
+    for c in chunks[3:]:
+        c.unlink()
+    (tmp_path / "killed.h5.chunks" / "chunk_000005.h5").write_bytes(b"\x89HDF\r\n\x1a\n garbage")
+    res = run_simulation(sim, out)
+    assert res["resumed_events"] == 150
+    a, b = _datasets(tmp_path / "ref.h5"), _datasets(out)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_resume_refuses_other_run(tmp_path):
+    out = tmp_path / "x.h5"
+    run_simulation(_sim(n=100, chunk=50, seed=1), out, keep_chunks=True)
+    with pytest.raises(ValueError, match="different run"):
+        run_simulation(_sim(n=100, chunk=50, seed=2), out)
+
+
+def test_bad_files_give_one_line_errors(tmp_path):
+    run_simulation(_sim(n=100, chunk=50), tmp_path / "good.h5")
+    (tmp_path / "text.h5").write_text("not hdf5")
+    with pytest.raises(EventFileError, match="not an HDF5 file"):
+        EventFile(tmp_path / "text.h5")
+    with pytest.raises(EventFileError, match="no such file"):
+        EventFile(tmp_path / "missing.h5")
+    with h5py.File(tmp_path / "other.h5", "w") as f:
+        f["x"] = 1
+    with pytest.raises(EventFileError, match="not a scintnet event file"):
+        EventFile(tmp_path / "other.h5")
+    data = (tmp_path / "good.h5").read_bytes()
+    (tmp_path / "trunc.h5").write_bytes(data[: len(data) // 2])
+    with pytest.raises(EventFileError):
+        EventFile(tmp_path / "trunc.h5")
+    import shutil
+
+    shutil.copy(tmp_path / "good.h5", tmp_path / "schema.h5")
+    with h5py.File(tmp_path / "schema.h5", "a") as f:
+        f.attrs["schema_version"] = 99
+    with pytest.raises(EventFileError, match="schema version 99"):
+        EventFile(tmp_path / "schema.h5")
+    # the CLI prints one line and exits 2, no traceback
+    r = subprocess.run([sys.executable, "-m", "scintnet.cli", "info", str(tmp_path / "trunc.h5")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_cli_simulate_and_info_json(tmp_path):
+    out = tmp_path / "g.h5"
+    r = subprocess.run([sys.executable, "-m", "scintnet.cli", "simulate", "--source", "gamma", "--energy", "1.0",
+                        "--vertex", "center", "-n", "50", "--chunk-size", "25", "--out", str(out), "--json"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["n_events"] == 50
+    r = subprocess.run([sys.executable, "-m", "scintnet.cli", "info", str(out), "--json"], capture_output=True, text=True)
+    info = json.loads(r.stdout)
+    assert info["n_events"] == 50 and info["run"]["source"] == "gamma" and info["run"]["energy_MeV"] == 1.0
+    r = subprocess.run([sys.executable, "-m", "scintnet.cli", "simulate", "--source", "electron", "-n", "5",
+                        "--out", str(tmp_path / "e.h5")], capture_output=True, text=True)
+    assert r.returncode == 2 and "energy" in r.stderr
