@@ -1,0 +1,86 @@
+"""Baselines the KamNet paper compares with.
+
+* ``ConventionalCNN``: A. Li et al., NIM A 947 (2019) 162604 — a planar 2-D CNN on the
+  time-sliced (theta, phi) images stacked as channels.
+* ``TimeLSTM``: the KamLAND-Zen 400 re-analysis — two LSTM layers over the 1-D proper-hit-
+  time spectrum, then fully connected layers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class CNNConfig:
+    n_t: int = 28
+    n_theta: int = 38
+    n_phi: int = 38
+    channels: tuple[int, ...] = (64, 128, 256)
+    fc: int = 256
+    dropout: float = 0.3
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class LSTMConfig:
+    n_t: int = 28
+    hidden: int = 64
+    layers: int = 2
+    fc: int = 64
+    dropout: float = 0.1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+CNN_PRESETS = {
+    "paper": CNNConfig(),
+    "cpu": CNNConfig(n_t=14, n_theta=16, n_phi=16, channels=(32, 64, 96), fc=96, dropout=0.2),
+    "tiny": CNNConfig(n_t=6, n_theta=8, n_phi=8, channels=(4, 8), fc=8, dropout=0.0),
+}
+LSTM_PRESETS = {
+    "paper": LSTMConfig(),
+    "cpu": LSTMConfig(n_t=28, hidden=32, fc=32),
+    "tiny": LSTMConfig(n_t=6, hidden=4, fc=4, dropout=0.0),
+}
+
+
+class ConventionalCNN(nn.Module):
+    input_kind = "kamnet_map"
+
+    def __init__(self, cfg: CNNConfig = CNNConfig()):
+        super().__init__()
+        self.cfg = cfg
+        layers: list[nn.Module] = []
+        c_in = cfg.n_t
+        for c in cfg.channels:
+            # circular padding along phi would be nicer, but the 2019 CNN used plain zero padding
+            layers += [nn.Conv2d(c_in, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True)]
+            c_in = c
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Sequential(nn.Linear(c_in, cfg.fc), nn.ReLU(), nn.Dropout(cfg.dropout), nn.Linear(cfg.fc, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x)).squeeze(-1)
+
+
+class TimeLSTM(nn.Module):
+    input_kind = "time_spectrum"
+
+    def __init__(self, cfg: LSTMConfig = LSTMConfig()):
+        super().__init__()
+        self.cfg = cfg
+        self.lstm = nn.LSTM(1, cfg.hidden, num_layers=cfg.layers, batch_first=True,
+                            dropout=cfg.dropout if cfg.layers > 1 else 0.0)
+        self.head = nn.Sequential(nn.Linear(cfg.hidden, cfg.fc), nn.ReLU(), nn.Linear(cfg.fc, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: [B, T] normalised time spectrum."""
+        out, _ = self.lstm(x.unsqueeze(-1))
+        return self.head(out[:, -1]).squeeze(-1)

@@ -1,0 +1,142 @@
+"""KamNet (A. Li et al., Phys. Rev. C 107, 014323 (2023)): AttentionConvLSTM -> spherical CNN -> FC.
+
+Faithful to the paper (sec. IV, eq. 3–4) and the original code's published settings:
+two ConvLSTM layers (hidden 12 and 22, kernels 5x5 and 3x3), the attention score
+S(t) = softmax_t(sum_{c,theta,phi} h_t ⊙ W ⊙ h_T) with W of shape (T, C, theta, phi) and the
+context sum_t S(t) h_t; an S2 convolution then three SO(3) convolutions with bandwidths
+linspace(n_theta/2, 2, 5) = 19, 14, 10, 6, 2 and channels 36, 63, 74, 124 (batch norm,
+ReLU, dropout 0.406 each), Haar integration over SO(3), and a fully connected head
+1080 -> 864 -> 432 -> 216 -> 54 -> 1 (batch norm, ReLU, dropout 0.0862).  ~3.54 M parameters.
+
+The ``cpu`` preset keeps every piece and shrinks the grid, time bins, bandwidths and widths
+so that it trains in minutes on two cores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from .spherical import S2Convolution, SO3Convolution, s2_near_identity_grid, so3_equatorial_grid, so3_integrate
+
+
+@dataclass(frozen=True)
+class KamNetConfig:
+    n_t: int = 28
+    n_theta: int = 38
+    n_phi: int = 38
+    hidden: tuple[int, int] = (12, 22)
+    kernels: tuple[int, int] = (5, 3)
+    sph_channels: tuple[int, int, int, int] = (36, 63, 74, 124)
+    last_bw: int = 2
+    fc_max: int = 1080
+    dropout_fc: float = 0.08623589261579744
+    dropout_sph: float = 0.406085565931351
+
+    @property
+    def bandwidths(self) -> tuple[int, ...]:
+        return tuple(np.linspace(self.n_theta // 2, self.last_bw, 5).astype(int).tolist())
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+KAMNET_PRESETS = {
+    # the paper / original code (PRC 107, 014323; public KamNet settings)
+    "paper": KamNetConfig(),
+    # CPU scale: 14 time bins of 3 ns, a 16 x 16 grid (b = 8), narrower layers
+    "cpu": KamNetConfig(n_t=14, n_theta=16, n_phi=16, hidden=(6, 10), kernels=(3, 3), sph_channels=(12, 16, 24, 32),
+                        fc_max=128, dropout_fc=0.05, dropout_sph=0.1),
+    # tiny: for tests only
+    "tiny": KamNetConfig(n_t=6, n_theta=8, n_phi=8, hidden=(3, 4), kernels=(3, 3), sph_channels=(4, 4, 6, 6),
+                         fc_max=20, dropout_fc=0.0, dropout_sph=0.0),
+}
+
+
+class ConvLSTMCell(nn.Module):
+    def __init__(self, c_in: int, c_hidden: int, kernel: int):
+        super().__init__()
+        self.c_hidden = c_hidden
+        self.conv = nn.Conv2d(c_in + c_hidden, 4 * c_hidden, kernel, padding=kernel // 2)
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        i, f, o, g = torch.chunk(self.conv(torch.cat([x, h], 1)), 4, dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        return torch.sigmoid(o) * torch.tanh(c), c
+
+
+class AttentionConvLSTM(nn.Module):
+    """Two ConvLSTM layers over time + the attention of eq. 3–4; returns (context, S(t))."""
+
+    def __init__(self, n_t: int, n_theta: int, n_phi: int, hidden: tuple[int, int], kernels: tuple[int, int]):
+        super().__init__()
+        self.cell1 = ConvLSTMCell(1, hidden[0], kernels[0])
+        self.cell2 = ConvLSTMCell(hidden[0], hidden[1], kernels[1])
+        self.attention_weight = nn.Parameter(torch.empty(n_t, hidden[1], n_theta, n_phi))
+        nn.init.xavier_uniform_(self.attention_weight.view(n_t * hidden[1], -1))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: [B, T, theta, phi] -> context [B, C, theta, phi], attention S [B, T]."""
+        B, T, H, W = x.shape
+        h1 = x.new_zeros(B, self.cell1.c_hidden, H, W)
+        c1 = torch.zeros_like(h1)
+        h2 = x.new_zeros(B, self.cell2.c_hidden, H, W)
+        c2 = torch.zeros_like(h2)
+        hs = []
+        for t in range(T):
+            h1, c1 = self.cell1(x[:, t:t + 1], h1, c1)
+            h2, c2 = self.cell2(h1, h2, c2)
+            hs.append(h2)
+        hid = torch.stack(hs, 1)  # [B, T, C, H, W]
+        score = torch.einsum("btchw,tchw,bchw->bt", hid, self.attention_weight, h2)  # eq. 3
+        s = torch.softmax(score, dim=1)
+        context = torch.einsum("bt,btchw->bchw", s, hid)  # eq. 4
+        return context, s
+
+
+class KamNet(nn.Module):
+    input_kind = "kamnet_map"
+
+    def __init__(self, cfg: KamNetConfig = KamNetConfig()):
+        super().__init__()
+        if cfg.n_theta != cfg.n_phi:
+            raise ValueError("KamNet's spherical grid needs n_theta == n_phi (2b x 2b SOFT grid)")
+        self.cfg = cfg
+        self.acl = AttentionConvLSTM(cfg.n_t, cfg.n_theta, cfg.n_phi, cfg.hidden, cfg.kernels)
+        bw = cfg.bandwidths
+        ch = (cfg.hidden[1], *cfg.sph_channels)
+        s2_grid, so3_grid = s2_near_identity_grid(), so3_equatorial_grid()
+        convs: list[nn.Module] = [S2Convolution(ch[0], ch[1], bw[0], bw[1], s2_grid)]
+        for k in range(1, 4):
+            convs.append(SO3Convolution(ch[k], ch[k + 1], bw[k], bw[k + 1], so3_grid))
+        self.convs = nn.ModuleList(convs)
+        self.norms = nn.ModuleList(nn.BatchNorm3d(c) for c in cfg.sph_channels)
+        self.sph_dropout = nn.Dropout(cfg.dropout_sph)
+        f = cfg.fc_max
+        widths = [cfg.sph_channels[-1], f, int(f * 0.8), int(f * 0.4), int(f * 0.2), int(f * 0.05)]
+        layers: list[nn.Module] = []
+        for a, b in zip(widths, widths[1:]):
+            layers += [nn.Linear(a, b), nn.BatchNorm1d(b), nn.ReLU(), nn.Dropout(cfg.dropout_fc)]
+        layers.append(nn.Linear(widths[-1], 1))
+        self.head = nn.Sequential(*layers)
+        self.last_attention: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: [B, T, theta, phi] charge maps -> logits [B]."""
+        context, s = self.acl(x)
+        self.last_attention = s.detach()
+        z = context
+        for conv, norm in zip(self.convs, self.norms):
+            z = self.sph_dropout(torch.relu(norm(conv(z))))
+        return self.head(so3_integrate(z)).squeeze(-1)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Rotation-invariant spherical features before the FC head (for tests/studies)."""
+        context, _ = self.acl(x)
+        z = context
+        for conv, norm in zip(self.convs, self.norms):
+            z = torch.relu(norm(conv(z)))
+        return so3_integrate(z)
