@@ -122,3 +122,12 @@ def test_cli_simulate_and_info_json(tmp_path):
     r = subprocess.run([sys.executable, "-m", "scintnet.cli", "simulate", "--source", "electron", "-n", "5",
                         "--out", str(tmp_path / "e.h5")], capture_output=True, text=True)
     assert r.returncode == 2 and "energy" in r.stderr
+
+
+def test_no_deposits_option(tmp_path):
+    sim = _sim(n=60, chunk=30, store_deposits=False)
+    run_simulation(sim, tmp_path / "nd.h5")
+    with EventFile(tmp_path / "nd.h5") as f:
+        c = f.read()
+        assert c.dep_offsets.size == 61 and c.dep_offsets[-1] == 0
+        assert c.n_events == 60 and c.hit_offsets[-1] > 0

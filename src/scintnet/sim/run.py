@@ -93,7 +93,9 @@ def simulate_chunk(sim: SimConfig, chunk: int) -> EventChunk:
         prim_offsets=ragged_offsets(prims.event, n), prim_ptype=prims.ptype,
         prim_energy_MeV=prims.energy_MeV.astype(np.float32), prim_t_ns=prims.t_ns.astype(np.float32),
     )
-    if sim.store_deposits:
+    if not sim.store_deposits:
+        c.dep_offsets = np.zeros(n + 1, np.int64)  # empty deposit table, valid offsets
+    else:
         c.dep_offsets = ragged_offsets(deps.event, n)
         c.dep_pos_mm = deps.pos_mm.astype(np.float32)
         c.dep_t_ns = deps.t_ns.astype(np.float32)
