@@ -2,8 +2,158 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
 import typer
+
+
+def _fail(msg: str) -> None:
+    from rich.console import Console
+
+    Console(stderr=True).print(f"[red]error:[/red] {' '.join(str(msg).split())}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _json(d) -> None:
+    from . import _jsonable
+
+    sys.stdout.write(json.dumps(_jsonable(d), indent=2) + "\n")
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     """Add this stage's commands to the main app (and benchmarks to ``scintnet bench``)."""
+    _register_bench(bench_app)
+
+    @app.command()
+    def train(
+        out: Path = typer.Option(..., "--out", "-o", help="run directory"),
+        model: str = typer.Option("kamnet", "--model", "-m", help="kamnet | cnn | lstm"),
+        preset: str = typer.Option("cpu", "--preset", help="model preset: cpu | paper | tiny"),
+        signal: Optional[list[str]] = typer.Option(None, "--signal", help="signal event file(s) (0nbb)"),
+        background: Optional[list[str]] = typer.Option(None, "--background", help="background event file(s)"),
+        config: Optional[Path] = typer.Option(None, "--config", help="TOML run config (CLI options override it)"),
+        epochs: Optional[int] = typer.Option(None, "--epochs"),
+        batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+        lr: Optional[float] = typer.Option(None, "--lr"),
+        seed: Optional[int] = typer.Option(None, "--seed"),
+        max_events: Optional[int] = typer.Option(None, "--max-events", help="events per class (default 20000)"),
+        max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="stop after this training time"),
+        no_nhit_matching: bool = typer.Option(False, "--no-nhit-matching"),
+        bootstrap: int = typer.Option(0, "--bootstrap", min=0, help="train K models on bootstrap resamples"),
+        resume: bool = typer.Option(False, "--resume", help="continue a killed run"),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Train a classifier (binary cross-entropy; checkpoint every epoch; resumable)."""
+        from dataclasses import replace
+
+        from ..train.config import RunConfig
+        from ..train.harness import TrainError, train_run
+
+        try:
+            cfg = RunConfig.from_toml(config) if config else RunConfig()
+        except (ValueError, OSError) as exc:
+            _fail(str(exc))
+        upd = {k: v for k, v in dict(model=model, preset=preset, epochs=epochs, batch_size=batch_size, lr=lr,
+                                      seed=seed, max_events_per_class=max_events).items() if v is not None}
+        if signal:
+            upd["signal"] = list(signal)
+        if background:
+            upd["background"] = list(background)
+        if no_nhit_matching:
+            upd["nhit_matching"] = False
+        if max_minutes is not None:
+            upd["max_train_seconds"] = 60.0 * max_minutes
+        cfg = replace(cfg, **upd)
+        from ..models.registry import model_config
+
+        try:
+            model_config(cfg.model, cfg.preset)
+        except ValueError as exc:
+            _fail(str(exc))
+        log = (lambda m: None) if as_json else (lambda m: typer.echo(m, err=True))
+        runs = [(out, cfg)] if bootstrap == 0 else [
+            (out / f"boot_{k:02d}", replace(cfg, bootstrap=k + 1)) for k in range(bootstrap)]
+        results = []
+        try:
+            for d, c in runs:
+                if resume and (d / "run.json").exists() and not (d / "checkpoint.pt").exists():
+                    continue
+                results.append(train_run(c, d, resume=resume or (bootstrap > 0 and (d / "checkpoint.pt").exists()),
+                                         progress=not as_json, log=log))
+        except (TrainError, ValueError, FileNotFoundError) as exc:
+            _fail(str(exc))
+        if as_json:
+            _json(results[0] if len(results) == 1 else results)
+        else:
+            for r in results:
+                typer.echo(f"{r['run_config']['model']}/{r['run_config']['preset']}: {r['params']} parameters, "
+                           f"{r['epochs_done']} epochs ({r['stopped']}), best val AUC {r.get('best_val_auc', float('nan')):.4f}, "
+                           f"rejection@90 {r.get('best_val_rejection_at_90', float('nan')):.3f}")
+
+    @app.command()
+    def evaluate(
+        run: Path = typer.Argument(..., help="run directory (or a directory of boot_XX runs)"),
+        data: list[str] = typer.Option(..., "--data", help="event files: one Xe136_0vbb file + background files"),
+        out: Optional[Path] = typer.Option(None, "--out", help="output folder (default RUN/eval)"),
+        r_max_mm: Optional[float] = typer.Option(None, "--r-max-mm", help="override the fiducial radius"),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """ROC, AUC, rejection at 90 % signal acceptance per source; plots and scores.h5."""
+        from ..evaluate.evaluate import evaluate_run
+        from ..io.store import EventFileError
+        from ..train.harness import TrainError
+
+        boots = sorted(p for p in run.glob("boot_*") if (p / "run.json").exists())
+        try:
+            if boots:
+                from ..evaluate.bootstrap import evaluate_bootstrap
+
+                res = evaluate_bootstrap(run, boots, data, out, r_max_mm)
+            else:
+                res = evaluate_run(run, data, out, r_max_mm=r_max_mm)
+        except (TrainError, EventFileError, ValueError) as exc:
+            _fail(str(exc))
+        if as_json:
+            _json(res)
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table(title=f"{res['model']} ({res['preset']}) — rejection at 90 % {res['signal_source']} acceptance")
+        for c in ("source", "events", "AUC", "rejection@90"):
+            t.add_column(c)
+        for name, r in res["per_source"].items():
+            sd = r.get("rejection_at_90_bootstrap_std", 0.0)
+            t.add_row(name, str(r["n_events"]), f"{r['auc']:.4f}", f"{100 * r['rejection_at_90']:.1f} ± {100 * sd:.1f} %")
+        Console().print(t)
+        for f in res.get("plots", []):
+            typer.echo(f"plot: {f}")
+
+
+def _register_bench(bench_app: typer.Typer) -> None:
+    @bench_app.command("models")
+    def bench_models_cmd(
+        models: Optional[list[str]] = typer.Option(None, "--model", help="name:preset, e.g. kamnet:cpu (repeatable)"),
+        seconds: float = typer.Option(5.0, "--seconds", help="time per measurement"),
+        threads: Optional[int] = typer.Option(None, "--threads"),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Per model and preset: params, FLOPs/event, train and inference events/s, peak RSS."""
+        from ..models.bench import bench_models
+
+        pairs = [tuple(m.split(":", 1)) if ":" in m else (m, "cpu") for m in (models or [])] or [
+            ("kamnet", "cpu"), ("cnn", "cpu"), ("lstm", "cpu"), ("kamnet", "paper"), ("cnn", "paper"), ("lstm", "paper")]
+        res = bench_models(pairs, seconds, threads)
+        if as_json:
+            _json({"models": res})
+            return
+        for r in res:
+            if "error" in r:
+                typer.echo(f"{r['model']}:{r['preset']}: error {r['error']}")
+                continue
+            typer.echo(f"{r['model']:8s} {r['preset']:6s} params {r['params']:>9,d}  FLOPs/ev {r['flops_per_event']:.3g}  "
+                       f"train {r['train_events_per_s']:8.1f} ev/s  infer {r['infer_events_per_s']:8.1f} ev/s  "
+                       f"RSS {r['peak_rss_mb']:.0f} MB")

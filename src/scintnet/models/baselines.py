@@ -41,7 +41,7 @@ class LSTMConfig:
 
 CNN_PRESETS = {
     "paper": CNNConfig(),
-    "cpu": CNNConfig(n_t=14, n_theta=16, n_phi=16, channels=(32, 64, 96), fc=96, dropout=0.2),
+    "cpu": CNNConfig(n_t=12, n_theta=12, n_phi=12, channels=(32, 64, 96), fc=96, dropout=0.2),
     "tiny": CNNConfig(n_t=6, n_theta=8, n_phi=8, channels=(4, 8), fc=8, dropout=0.0),
 }
 LSTM_PRESETS = {

@@ -1,0 +1,74 @@
+"""Glue between the training harness and ``scintnet.features.dataset``: which
+representation a model needs, event selection from the run config, loaders, bootstrap."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .config import RunConfig
+
+
+def representation_for(model: nn.Module):
+    """The input representation a model declares (``input_kind``), sized from its config."""
+    from ..features.dataset import KamNetMap, PointCloud, TimeSpectrum
+    from ..features.maps import MapSpec
+
+    kind = getattr(model, "input_kind", "kamnet_map")
+    c = model.cfg
+    if kind == "kamnet_map":
+        return KamNetMap(spec=MapSpec(n_t=c.n_t, n_theta=c.n_theta, n_phi=c.n_phi))
+    if kind == "time_spectrum":
+        return TimeSpectrum(n_bins=c.n_t, normalize=True)
+    if kind == "point_cloud":
+        return PointCloud(n_max=c.max_hits)
+    raise ValueError(f"unknown input kind {kind!r}")
+
+
+def selection_for(cfg: RunConfig):
+    from ..features.dataset import Selection
+
+    return Selection(e_min_MeV=cfg.e_min_MeV, e_max_MeV=cfg.e_max_MeV, r_max_mm=cfg.r_max_mm)
+
+
+def build_loaders(cfg: RunConfig, model: nn.Module) -> dict[str, Any]:
+    """Loaders for train/val/test plus an epoch hook that fixes the data order per (seed, epoch)."""
+    from ..features.dataset import load_event_set, make_loaders
+
+    sel = selection_for(cfg)
+    sig = load_event_set(cfg.signal, label=1, selection=sel, max_events=cfg.max_events_per_class, seed=cfg.seed)
+    bkg = load_event_set(cfg.background, label=0, selection=sel, max_events=cfg.max_events_per_class, seed=cfg.seed)
+    if len(sig) == 0 or len(bkg) == 0:
+        raise ValueError(f"no events pass the selection (signal {len(sig)}, background {len(bkg)})")
+    rep = representation_for(model)
+    loaders = make_loaders(sig, bkg, rep, batch_size=cfg.batch_size, seed=cfg.seed, nhit_matching=cfg.nhit_matching,
+                           num_workers=cfg.num_workers)
+    if cfg.bootstrap:
+        # the paper's uncertainty method: each bootstrap model sees a resample (with
+        # replacement) of the training set, drawn from (seed, bootstrap index)
+        from ..features.dataset import BatchDataset
+
+        ds = loaders["train"].dataset
+        rng = np.random.default_rng([cfg.seed, cfg.bootstrap])
+        pick = rng.integers(0, len(ds), len(ds))
+        boot = BatchDataset(ds.events, ds.index[pick], ds.y[pick], ds.representation)
+        g = torch.Generator().manual_seed(cfg.seed)
+        sampler = torch.utils.data.BatchSampler(torch.utils.data.RandomSampler(range(len(boot)), generator=g),
+                                                cfg.batch_size, drop_last=False)
+        loaders["train"] = torch.utils.data.DataLoader(boot, batch_size=None, sampler=sampler,
+                                                       num_workers=cfg.num_workers,
+                                                       persistent_workers=cfg.num_workers > 0)
+
+    def set_epoch(epoch: int) -> None:
+        # the order of an epoch depends only on (seed, epoch): resumed == uninterrupted
+        inner = getattr(getattr(loaders["train"], "sampler", None), "sampler", None)
+        g = getattr(inner, "generator", None)
+        if g is not None:
+            g.manual_seed(cfg.seed * 1_000_003 + epoch)
+
+    n = {k: len(v.dataset) for k, v in loaders.items()}
+    return {"loaders": loaders, "set_epoch": set_epoch, "representation": type(rep).__name__, "n": n,
+            "signal": sig, "background": bkg}
