@@ -1,4 +1,4 @@
-"""Single-photoelectron hit-time residual PDF used by the time-likelihood vertex fit."""
+"""Single-photoelectron hit-time residual PDFs used by the time-likelihood vertex fit."""
 
 from __future__ import annotations
 
@@ -26,9 +26,31 @@ class TimePDF:
         return (np.interp(r, self.grid_ns, self.logpdf), np.interp(r, self.grid_ns, self.dlogpdf))
 
 
-def build_time_pdf(cfg: DetectorConfig, floor: float = 1e-4, step_ns: float = 0.1) -> TimePDF:
+@dataclass(frozen=True)
+class TimePDFTable:
+    """Per-PMT-type log-PDF tables on a uniform grid (what the Numba fitter reads).
+
+    ``logpdf``, ``dlogpdf``, ``d2logpdf`` are float64[n_types, n_grid] sampled at
+    ``t0_ns + step_ns * k``; values outside the grid take the edge value.
+    """
+
+    t0_ns: float
+    step_ns: float
+    logpdf: np.ndarray
+    dlogpdf: np.ndarray
+    d2logpdf: np.ndarray
+
+    @classmethod
+    def from_pdf(cls, pdf: TimePDF) -> "TimePDFTable":
+        """Single-type table from a :class:`TimePDF` (its grid must be uniform)."""
+        g = pdf.grid_ns
+        step = float(g[1] - g[0])
+        d2 = np.gradient(pdf.dlogpdf, step)
+        return cls(float(g[0]), step, pdf.logpdf[None].copy(), pdf.dlogpdf[None].copy(), d2[None])
+
+
+def _emission(cfg: DetectorConfig, t: np.ndarray) -> np.ndarray:
     s = cfg.scintillator
-    t = np.arange(-40.0, 300.0, step_ns)
     w = np.asarray(s.decay_weights, float)
     w = w / w.sum()
     emis = np.zeros_like(t)
@@ -38,14 +60,39 @@ def build_time_pdf(cfg: DetectorConfig, floor: float = 1e-4, step_ns: float = 0.
             emis[pos] += wk * (np.exp(-t[pos] / tau) - np.exp(-t[pos] / s.rise_time_ns)) / (tau - s.rise_time_ns)
         else:
             emis[pos] += wk * np.exp(-t[pos] / tau) / tau
-    counts = np.array([p.count for p in cfg.pmts.types], float)
-    sig = float(np.sqrt(np.sum(counts * np.array([p.tts_sigma_ns for p in cfg.pmts.types]) ** 2) / counts.sum()))
-    # dispersion of the photon speed over a typical path (the PMT radius) adds in quadrature
-    sig_disp = cfg.geometry.pmt_radius_mm / s.group_velocity_mm_per_ns * s.group_velocity_spread
-    sig = float(np.hypot(sig, sig_disp))
+    return emis
+
+
+def _smeared_logpdf(emis: np.ndarray, sig: float, step_ns: float, floor: float) -> np.ndarray:
     k = np.arange(-6 * sig, 6 * sig + step_ns, step_ns)
     g = np.exp(-0.5 * (k / sig) ** 2)
     pdf = np.convolve(emis, g / g.sum(), mode="same")
     pdf = pdf / (pdf.sum() * step_ns) + floor
-    lp = np.log(pdf)
+    return np.log(pdf)
+
+
+def _dispersion_sigma_ns(cfg: DetectorConfig) -> float:
+    # dispersion of the photon speed over a typical path (the PMT radius) adds in quadrature
+    s = cfg.scintillator
+    return cfg.geometry.pmt_radius_mm / s.group_velocity_mm_per_ns * s.group_velocity_spread
+
+
+def build_time_pdf(cfg: DetectorConfig, floor: float = 1e-4, step_ns: float = 0.1) -> TimePDF:
+    """One PDF for all tubes (count-weighted transit-time spread)."""
+    t = np.arange(-40.0, 300.0, step_ns)
+    counts = np.array([p.count for p in cfg.pmts.types], float)
+    sig = float(np.sqrt(np.sum(counts * np.array([p.tts_sigma_ns for p in cfg.pmts.types]) ** 2) / counts.sum()))
+    sig = float(np.hypot(sig, _dispersion_sigma_ns(cfg)))
+    lp = _smeared_logpdf(_emission(cfg, t), sig, step_ns, floor)
     return TimePDF(t, lp, np.gradient(lp, step_ns))
+
+
+def build_time_pdf_table(cfg: DetectorConfig, floor: float = 1e-4, step_ns: float = 0.1) -> TimePDFTable:
+    """One PDF per PMT type (each type's transit-time spread with the common dispersion)."""
+    t = np.arange(-40.0, 300.0, step_ns)
+    emis = _emission(cfg, t)
+    disp = _dispersion_sigma_ns(cfg)
+    lps = np.stack([_smeared_logpdf(emis, float(np.hypot(p.tts_sigma_ns, disp)), step_ns, floor)
+                    for p in cfg.pmts.types])
+    d1 = np.gradient(lps, step_ns, axis=1)
+    return TimePDFTable(float(t[0]), step_ns, lps, d1, np.gradient(d1, step_ns, axis=1))

@@ -1,0 +1,219 @@
+"""Datasets and representations: selection, Nhit matching, splits, maps, point clouds, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from scintnet.detector.config import load_config
+from scintnet.features.dataset import (CPU_MAP, PAPER_MAP, EventSet, KamNetMap, PointCloud, Selection, TimeSpectrum,
+                                       load_event_set, make_loaders, nhit_match)
+from scintnet.features.maps import MapSpec, proper_times, select_pmts
+from scintnet.io.events import EventChunk
+from scintnet.io.store import EventFile, write_events
+from scintnet.reco.energy import load_or_make_calibration
+from scintnet.sim.run import SimConfig, run_simulation
+
+N = 400
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("feat")
+    cfg = load_config("klz800")
+    cache = d / "cache"
+    load_or_make_calibration(cfg, cache, n_per_energy=120)  # small, fast calibration for the tests
+    out = {"cache": cache}
+    for name, src, seed in (("sig", "Xe136_0vbb", 11), ("bkg", "C10", 12)):
+        sim = SimConfig(cfg.to_json(), "klz800", src, N, seed, "sphere:1700", None, N, False)
+        run_simulation(sim, d / f"{name}.h5")
+        out[name] = d / f"{name}.h5"
+    return out
+
+
+@pytest.fixture(scope="module")
+def sets(files):
+    sig = load_event_set(files["sig"], label=1, cache_dir=files["cache"], log=None)
+    bkg = load_event_set(files["bkg"], label=0, cache_dir=files["cache"], log=None)
+    return sig, bkg
+
+
+def test_selection_uses_reco_and_cuts(files, sets):
+    sig, _ = sets
+    assert 0 < len(sig) < N  # the 1.7 m sphere and the energy window both remove events
+    assert np.all((sig.energy_MeV >= 2.0) & (sig.energy_MeV < 3.0))
+    assert np.all(np.linalg.norm(sig.vertex_mm, axis=1) < 1570.0)
+    # reconstructed, not truth: vertices differ from the true ones by the resolution (cm scale)
+    d = np.linalg.norm(sig.vertex_mm - sig.true_vertex_mm, axis=1)
+    assert 10.0 < np.median(d) < 400.0
+    wide = load_event_set(files["sig"], label=1, selection=Selection(0.0, 10.0, 3000.0), cache_dir=files["cache"],
+                          log=None)
+    assert len(wide) > len(sig)
+    truth = load_event_set(files["sig"], selection=Selection(use_reco=False), log=None)
+    assert np.array_equal(truth.vertex_mm, truth.true_vertex_mm)
+    assert np.all(truth.labels == 1)  # file truth label of 0nbb
+    sub = load_event_set(files["sig"], label=1, max_events=50, seed=3, cache_dir=files["cache"], log=None)
+    assert len(sub) == 50 and np.unique(sub.event_index).size == 50
+
+
+def test_nhit_matching_equalises_histograms(sets):
+    sig, bkg = sets
+    ns, nb = sig.nhit(), bkg.nhit()
+    a, b = nhit_match(sig, bkg, seed=5)
+    assert a.size == b.size > 0
+    assert np.unique(a).size == a.size and np.unique(b).size == b.size  # without replacement
+    assert np.array_equal(np.sort(ns[a]), np.sort(nb[b]))
+    top = max(ns.max(), nb.max()) + 1
+    assert a.size == np.minimum(np.bincount(ns, minlength=top), np.bincount(nb, minlength=top)).sum()
+    a2, _ = nhit_match(sig, bkg, seed=6)
+    assert not np.array_equal(a, a2)  # the seed picks which events
+    ab, bb = nhit_match(sig, bkg, seed=5, bootstrap=True)
+    assert np.array_equal(np.sort(ns[ab]), np.sort(nb[bb]))
+
+
+def test_nhit_is_paper_occupancy(sets):
+    sig, _ = sets
+    # 2.0-3.0 MeV 0nbb in the 28x38x38 map of the 17-inch tubes: the paper quotes ~350
+    assert 250 < sig.nhit().mean() < 450
+    assert np.all(sig.nhit() <= np.diff(sig.hit_offsets))
+
+
+def test_splits_deterministic_and_disjoint(sets):
+    sig, bkg = sets
+    rep = TimeSpectrum()
+    l1 = make_loaders(sig, bkg, rep, batch_size=16, seed=1)
+    l2 = make_loaders(sig, bkg, rep, batch_size=16, seed=1)
+    l3 = make_loaders(sig, bkg, rep, batch_size=16, seed=2)
+    idx = {k: l1[k].dataset.index for k in l1}
+    for k in idx:
+        assert np.array_equal(idx[k], l2[k].dataset.index)
+    assert not np.array_equal(idx["train"], l3["train"].dataset.index)
+    assert not (set(idx["train"]) & set(idx["val"])) and not (set(idx["val"]) & set(idx["test"]))
+    y = l1["train"].dataset.y
+    assert abs(y.mean() - 0.5) < 0.02  # Nhit matching gives balanced classes
+    ys = torch.cat([yb for _, yb in l1["val"]])
+    assert np.array_equal(ys.numpy(), l1["val"].dataset.y)
+
+
+def test_loader_workers_match_in_process(sets):
+    sig, bkg = sets
+    rep = KamNetMap(CPU_MAP)
+    a = make_loaders(sig, bkg, rep, batch_size=32, seed=3, num_workers=0)["test"]
+    b = make_loaders(sig, bkg, rep, batch_size=32, seed=3, num_workers=1)["test"]
+    for (xa, ya), (xb, yb) in zip(a, b):
+        assert torch.equal(xa["x"], xb["x"]) and torch.equal(ya, yb)
+        assert xa["x"].shape[1:] == CPU_MAP.shape and xa["x"].dtype == torch.float32
+
+
+def test_map_conserves_fast_tube_charge_and_matches_eq1(sets):
+    sig, _ = sets
+    idx = np.arange(min(20, len(sig)))
+    x = KamNetMap(PAPER_MAP)(sig, idx)["x"].numpy()
+    assert x.shape == (idx.size, 28, 38, 38)
+    fast = sig.pmt_mask(None)
+    for i in idx:
+        a, b = sig.hit_offsets[i], sig.hit_offsets[i + 1]
+        q = sig.hit_charge_pe[a:b][fast[sig.hit_pmt[a:b]]].sum()
+        assert x[i].sum() == pytest.approx(q, rel=1e-5)
+    # the time spectrum is the map summed over angles (same tau, eq. 1-2)
+    ts = TimeSpectrum(n_bins=28)(sig, idx)["x"].numpy()
+    assert np.allclose(ts, x.sum(axis=(2, 3)), rtol=1e-5, atol=1e-4)
+    # per-hit tau against the chunk-level implementation of eq. 1-2
+    ch = EventChunk(sig.hit_offsets[:idx.size + 1], sig.hit_pmt[:sig.hit_offsets[idx.size]],
+                    sig.hit_time_ns[:sig.hit_offsets[idx.size]], sig.hit_charge_pe[:sig.hit_offsets[idx.size]],
+                    sig.true_vertex_mm[idx], sig.true_evis_MeV[idx], sig.true_evis_MeV[idx], np.zeros(idx.size),
+                    np.zeros(idx.size, np.int8))
+    chf = select_pmts(ch, fast)
+    tau = proper_times(chf, sig.pmt_pos_mm, sig.vertex_mm[idx], sig.v_mm_per_ns)
+    pc = PointCloud(n_max=2000, pmt_types=sig.fast_types)(sig, idx)
+    got = np.sort(pc["x"][pc["mask"]][:, 3].numpy())
+    assert np.allclose(got, np.sort(tau), atol=1e-3)
+
+
+def _toy_set(times_ns, charges, n_max_pmt=10) -> EventSet:
+    """One event at the centre hit on PMTs on the sphere (all TOF equal)."""
+    cfg = load_config("klz800")
+    R = cfg.geometry.pmt_radius_mm
+    m = len(times_ns)
+    pos = np.zeros((n_max_pmt, 3))
+    pos[:, 2] = R
+    pos[1::2, 2] = -R
+    return EventSet(np.array([0, m]), np.arange(m, dtype=np.int16), np.asarray(times_ns, np.float32),
+                    np.asarray(charges, np.float32), np.zeros((1, 3)), np.ones(1), np.zeros(1), np.zeros((1, 3)),
+                    np.ones(1), np.ones(1, np.int8), np.zeros(1, np.int16), np.zeros(1, np.int32), np.zeros(1, np.int64),
+                    ["toy"], ["toy"], pos, np.zeros(n_max_pmt, np.int16), np.array([1.0]), 169.5)
+
+
+def test_under_and_overflow_go_to_edge_bins():
+    # equal charges: T0 = mean of the corrected times (eq. 2), so taus are -200, 0, +200, 0 ns
+    es = _toy_set([0.0, 200.0, 400.0, 200.0], [1.0, 1.0, 1.0, 1.0])
+    spec = MapSpec(n_t=28)
+    x = KamNetMap(spec, pmt_types=(0,))(es, np.array([0]))["x"].numpy()[0]
+    per_t = x.sum(axis=(1, 2))
+    assert per_t[0] == 1.0 and per_t[-1] == 1.0
+    assert per_t[int((0.0 - spec.t_min_ns) // spec.dt_ns)] == 2.0
+    assert per_t.sum() == 4.0
+
+
+def test_point_cloud_mask_and_truncation(sets):
+    sig, _ = sets
+    idx = np.arange(min(16, len(sig)))
+    nh = np.diff(sig.hit_offsets)[idx]
+    pc = PointCloud(n_max=2000)(sig, idx)
+    assert np.array_equal(pc["mask"].sum(1).numpy(), nh)
+    assert torch.all(pc["x"][~pc["mask"]] == 0)
+    dirs = pc["x"][pc["mask"]][:, :3].numpy()
+    assert np.allclose(np.linalg.norm(dirs, axis=1), 1.0, atol=1e-5)
+    small = PointCloud(n_max=100)(sig, idx)
+    assert torch.all(small["mask"].sum(1) == 100)
+    for i in range(idx.size):
+        full_tau = pc["x"][i][pc["mask"][i]][:, 3]
+        kept = small["x"][i][:, 3]
+        # the 100 kept hits are the earliest 100
+        assert torch.allclose(torch.sort(kept).values, torch.sort(full_tau).values[:100])
+
+
+def test_bad_events_counted_and_skipped(tmp_path, files):
+    with EventFile(files["sig"]) as f:
+        ch = f.read(0, 60, truth_detail=False)
+        cfg_json, pos, typ = f.detector_json, f.pmt_positions_mm(), f.pmt_types()
+        run = f.run
+    o = ch.hit_offsets
+    ch.hit_time_ns = ch.hit_time_ns.copy()
+    ch.hit_pmt = ch.hit_pmt.astype(np.int16).copy()
+    ch.hit_time_ns[o[1] + 3] = np.nan  # event 1: NaN time
+    ch.hit_pmt[o[2] + 1] = 30000  # event 2: PMT id outside the layout
+    keep = np.ones(o[-1], bool)
+    keep[o[3]:o[4]] = False  # event 3: no hits
+    nh = np.diff(o)
+    nh[3] = 0
+    ch = EventChunk(np.concatenate([[0], np.cumsum(nh)]), ch.hit_pmt[keep], ch.hit_time_ns[keep],
+                    ch.hit_charge_pe[keep], ch.vertex_mm, ch.edep_MeV, ch.evis_MeV, ch.npe, ch.label,
+                    dep_offsets=np.zeros(61, np.int64), prim_offsets=np.zeros(61, np.int64))  # writer needs them
+    p = tmp_path / "bad.h5"
+    write_events(p, [ch], run, cfg_json, "klz800", pos, typ)
+    lines = []
+    es = load_event_set(p, label=1, selection=Selection(0.0, 100.0, 1e5), cache_dir=files["cache"], log=lines.append)
+    assert es.skipped.get("nan_hit") == 1 and es.skipped.get("bad_pmt_id") == 1 and es.skipped.get("no_hits") == 1
+    assert not {1, 2, 3} & set(es.event_index.tolist())
+    assert len(lines) == 1 and "3 skipped" in lines[0]
+    assert np.isfinite(es.hit_time_ns).all() and es.hit_pmt.max() < pos.shape[0]
+
+
+def test_mapspec_configurable():
+    s = MapSpec.from_dt(3.0, n_theta=16, n_phi=16)
+    assert s.n_t == 14 and s.dt_ns == pytest.approx(3.0)
+    assert CPU_MAP.n_cells < PAPER_MAP.n_cells == 28 * 38 * 38
+    with pytest.raises(ValueError):
+        MapSpec(n_t=0)
+    with pytest.raises(ValueError):
+        MapSpec(grid="hexagons")
+    # equal-area grid: PMTs spread evenly over cells (uniform layout), theta-phi grid crowds the poles
+    from scintnet.detector.pmts import build_pmt_array
+    from scintnet.features.maps import pmt_cells
+
+    pos = build_pmt_array(load_config("klz800")).pos_mm
+    ea = np.bincount(pmt_cells(pos, MapSpec(n_theta=8, n_phi=8, grid="equal_area")), minlength=64)
+    tp = np.bincount(pmt_cells(pos, MapSpec(n_theta=8, n_phi=8)), minlength=64)
+    assert ea.std() / ea.mean() < 0.2 < tp.std() / tp.mean()
