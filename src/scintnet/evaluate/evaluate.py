@@ -69,21 +69,23 @@ def evaluate_run(run_dir: str | Path, data: list[str], out_dir: str | Path | Non
         d["radius"].append(np.linalg.norm(vtx, axis=1) if vtx is not None else np.full(len(ev), np.nan))
         d["label"].append(np.asarray(ev.labels))
     scores = {k: {kk: (np.concatenate(v) if v else None) for kk, v in d.items()} for k, d in per.items()}
-    if SIGNAL_SOURCE not in scores:
-        raise ValueError(f"evaluate needs a {SIGNAL_SOURCE} file among --data (the signal)")
-    sig = scores[SIGNAL_SOURCE]["score"]
+    sig_names = [k for k, d in scores.items() if d["label"].size and np.all(d["label"] == 1)]
+    if len(sig_names) != 1:
+        raise ValueError(f"evaluate needs exactly one signal ({SIGNAL_SOURCE}) source among --data, got {sig_names}")
+    signal_name = sig_names[0]
+    sig = scores[signal_name]["score"]
     table = {}
     for name, d in scores.items():
-        if name == SIGNAL_SOURCE:
+        if name == signal_name:
             continue
         b = d["score"]
         rej, rej_sd = bootstrap_metric(sig, b, rejection_at_acceptance, n_boot=n_boot, seed=1)
         table[name] = {"n_events": int(b.size), "auc": auc(sig, b), "rejection_at_90": rejection_at_acceptance(sig, b),
                        "rejection_at_90_bootstrap_mean": rej, "rejection_at_90_bootstrap_std": rej_sd}
-    bkg_all = np.concatenate([d["score"] for n, d in scores.items() if n != SIGNAL_SOURCE]) if table else np.zeros(0)
+    bkg_all = np.concatenate([d["score"] for n, d in scores.items() if n != signal_name]) if table else np.zeros(0)
     res: dict[str, Any] = {
         "run": str(run_dir), "model": rc["model"], "preset": rc["preset"], "params": meta.get("params"),
-        "signal_source": SIGNAL_SOURCE, "n_signal": int(sig.size),
+        "signal_source": signal_name, "n_signal": int(sig.size),
         "selection": {"e_min_MeV": sel.e_min_MeV, "e_max_MeV": sel.e_max_MeV, "r_max_mm": sel.r_max_mm},
     }
     if bkg_all.size:
@@ -93,7 +95,7 @@ def evaluate_run(run_dir: str | Path, data: list[str], out_dir: str | Path | Non
     res["per_source"] = table
     out = Path(out_dir) if out_dir else run_dir / "eval"
     out.mkdir(parents=True, exist_ok=True)
-    _write_scores(out / "scores.h5", scores)
+    _write_scores(out / "scores.h5", scores, signal_name)
     if plots:
         from .plots import evaluation_plots
 
@@ -102,12 +104,12 @@ def evaluate_run(run_dir: str | Path, data: list[str], out_dir: str | Path | Non
     return res
 
 
-def _write_scores(path: Path, scores: dict[str, dict[str, np.ndarray]]) -> None:
+def _write_scores(path: Path, scores: dict[str, dict[str, np.ndarray]], signal_name: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with h5py.File(tmp, "w") as f:
-        f.attrs["signal_source"] = SIGNAL_SOURCE
+        f.attrs["signal_source"] = signal_name
         for name, d in scores.items():
-            g = f.create_group(name)
+            g = f.create_group(name.replace("/", "_"))
             g["score"] = d["score"].astype(np.float32)
             g["label"] = d["label"].astype(np.int8)
             g["energy_MeV"] = d["energy"].astype(np.float32)

@@ -54,7 +54,7 @@ KAMNET_PRESETS = {
                         fc_max=96, dropout_fc=0.05, dropout_sph=0.1),
     # tiny: for tests only
     "tiny": KamNetConfig(n_t=6, n_theta=8, n_phi=8, hidden=(3, 4), kernels=(3, 3), sph_channels=(4, 4, 6, 6),
-                         fc_max=20, dropout_fc=0.0, dropout_sph=0.0),
+                         fc_max=80, dropout_fc=0.0, dropout_sph=0.0),
 }
 
 

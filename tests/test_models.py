@@ -1,0 +1,134 @@
+"""Models: parameter counts, spherical maths (round trips, SO(3) equivariance), attention."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from scintnet.models.kamnet import KAMNET_PRESETS, AttentionConvLSTM, KamNet
+from scintnet.models.registry import build_model, count_parameters, list_models
+from scintnet.models.spherical import (S2Convolution, S2FFT, SO3Convolution, SO3FFT, SO3IFFT, beta_grid,
+                                       so3_integrate, wigner_d)
+
+
+def _dmat(l, a, b, g):
+    m = np.arange(-l, l + 1)
+    return np.exp(-1j * m[:, None] * a) * wigner_d(l, np.array([b]))[0] * np.exp(-1j * m[None, :] * g)
+
+
+def _real_s2_coeffs(L, rng):
+    coef = []
+    for l in range(L):
+        c = rng.normal(size=2 * l + 1) + 1j * rng.normal(size=2 * l + 1)
+        for m in range(0, l + 1):
+            if m == 0:
+                c[l] = c[l].real
+            else:
+                c[l - m] = (-1) ** m * np.conj(c[l + m])
+        coef.append(c)
+    return coef
+
+
+def _synth_s2(coef, b):
+    beta, _ = beta_grid(b)
+    alpha = 2 * np.pi * np.arange(2 * b) / (2 * b)
+    f = np.zeros((2 * b, 2 * b), complex)
+    for l, c in enumerate(coef):
+        d = wigner_d(l, beta)[:, :, l]
+        for i, m in enumerate(range(-l, l + 1)):
+            f += c[i] * math.sqrt((2 * l + 1) / (4 * math.pi)) * d[:, i, None] * np.exp(1j * m * alpha)[None, :]
+    return f.real
+
+
+def test_wigner_d_known_values_and_unitarity():
+    b = np.array([0.3, 1.2])
+    d1 = wigner_d(1, b)
+    np.testing.assert_allclose(d1[:, 1, 1], np.cos(b), atol=1e-12)  # d^1_00 = cos(beta)
+    np.testing.assert_allclose(d1[:, 2, 1], -np.sin(b) / np.sqrt(2), atol=1e-12)  # d^1_10
+    d5 = wigner_d(5, b)
+    for k in range(2):
+        np.testing.assert_allclose(d5[k] @ d5[k].T, np.eye(11), atol=1e-10)
+
+
+def test_quadrature_and_transform_round_trips():
+    b, L = 8, 6
+    _, w = beta_grid(b)
+    assert w.sum() == pytest.approx(2.0)  # ∫ sin(beta) dbeta
+    rng = np.random.default_rng(0)
+    coef = _real_s2_coeffs(L, rng)
+    f = _synth_s2(coef, b)
+    fh = S2FFT(b, L)(torch.tensor(f[None, None], dtype=torch.float32))
+    for l in range(L):
+        np.testing.assert_allclose(fh[l][0, 0].numpy(), coef[l], atol=2e-5)
+    # SO(3): coefficients -> grid -> coefficients
+    h = []
+    for l in range(L):
+        m = np.arange(-l, l + 1)
+        x = torch.randn(1, 1, 2 * l + 1, 2 * l + 1, dtype=torch.complex64)
+        s = torch.tensor((-1.0) ** (m[:, None] + m[None, :]))
+        h.append(0.5 * (x + s * torch.flip(x, dims=(-2, -1)).conj()))  # real signal
+    back = SO3FFT(b, L)(SO3IFFT(b)(h))
+    for l in range(L):
+        assert (back[l] - h[l]).abs().max() < 1e-5
+
+
+def test_spherical_convolutions_are_so3_equivariant():
+    """Rotating the input rotates the output: exact (float precision) for the linear layers,
+    and the Haar-integrated features with ReLUs are invariant up to sampling effects."""
+    b = 8
+    rng = np.random.default_rng(1)
+    coef = _real_s2_coeffs(6, rng)
+    R = (0.7, 1.1, -0.4)
+    coef_r = [_dmat(l, *R) @ coef[l] for l in range(6)]
+    x = torch.tensor(_synth_s2(coef, b)[None, None], dtype=torch.float32)
+    xr = torch.tensor(_synth_s2(coef_r, b)[None, None], dtype=torch.float32)
+    torch.manual_seed(0)
+    c1, c2 = S2Convolution(1, 3, b, 6), SO3Convolution(3, 4, 6, 4)
+    with torch.no_grad():
+        y, yr = c1(x) - c1.bias, c1(xr) - c1.bias
+        hy, hyr = SO3FFT(6, 6)(y), SO3FFT(6, 6)(yr)
+        for l in range(6):
+            rot = torch.tensor(_dmat(l, *R).conj(), dtype=torch.complex64) @ hy[l][0, 0]
+            assert (rot - hyr[l][0, 0]).abs().max() <= 1e-4 * hy[l].abs().max() + 1e-6
+        z, zr = c2(y) - c2.bias, c2(yr) - c2.bias
+        hz, hzr = SO3FFT(4, 4)(z), SO3FFT(4, 4)(zr)
+        for l in range(4):
+            rot = torch.tensor(_dmat(l, *R).conj(), dtype=torch.complex64) @ hz[l][0, 0]
+            assert (rot - hzr[l][0, 0]).abs().max() <= 1e-4 * hz[l].abs().max() + 1e-6
+        f1 = so3_integrate(torch.relu(c2(torch.relu(c1(x)))))
+        f2 = so3_integrate(torch.relu(c2(torch.relu(c1(xr)))))
+        assert torch.allclose(f1, f2, rtol=0.05, atol=0.02 * float(f1.abs().max()))
+        # a generic (non-rotation) change of the input changes the features a lot more
+        f3 = so3_integrate(torch.relu(c2(torch.relu(c1(torch.roll(x, 3, dims=2))))))
+        assert (f3 - f1).abs().max() > 3 * (f2 - f1).abs().max()
+
+
+def test_kamnet_paper_parameter_count():
+    m = KamNet(KAMNET_PRESETS["paper"])
+    n = count_parameters(m)
+    # original KamNet: ~3.54 M parameters, attention weight 28 x 22 x 38 x 38 = 889,504
+    assert n == pytest.approx(3.54e6, rel=0.005)
+    assert m.acl.attention_weight.numel() == 28 * 22 * 38 * 38
+    assert m.cfg.bandwidths == (19, 14, 10, 6, 2)
+
+
+def test_attention_is_a_distribution_over_time():
+    acl = AttentionConvLSTM(5, 8, 8, (3, 4), (3, 3))
+    x = torch.rand(3, 5, 8, 8)
+    ctx, s = acl(x)
+    assert ctx.shape == (3, 4, 8, 8) and s.shape == (3, 5)
+    assert torch.allclose(s.sum(1), torch.ones(3))
+    # the context is the attention-weighted mean of the hidden states: bounded by tanh
+    assert ctx.abs().max() <= 1.0
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_models_forward_backward(name):
+    m = build_model(name, "tiny")
+    c = m.cfg
+    x = torch.rand(4, c.n_t, c.n_theta, c.n_phi) if m.input_kind == "kamnet_map" else torch.rand(4, c.n_t)
+    y = m(x)
+    assert y.shape == (4,)
+    y.sum().backward()
+    assert all(p.grad is not None for p in m.parameters() if p.requires_grad)
