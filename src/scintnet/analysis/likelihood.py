@@ -1,0 +1,305 @@
+"""Binned Poisson likelihood, linear in the component normalisations, minimised with iminuit.
+
+Expected counts in bin i (bins are datasets × volume × energy [× score], flattened)::
+
+    μ_i = Σ_k θ_k (T_ki + Σ_j α_j D_kji)
+
+θ_k: number of decays of component k in the exposure (T_k: probability per decay to land in
+bin i, so Σ_i T_ki is the selection efficiency); α_j: detector-response nuisances (energy
+scale, resolution, non-linearity) in units of their 1σ, entering through first-order template
+morphing D = ∂T/∂α so that the gradient stays analytic.
+
+The objective is χ² = −2 ln(L/L_saturated) + Gaussian constraints (``errordef = 1``).
+Where μ_i approaches zero the Poisson term is continued below ``eps`` by its second-order
+expansion, so the NLL and its gradient stay finite and continuous (no hard wall).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Sequence
+
+import numpy as np
+from iminuit import Minuit
+
+
+class LikelihoodError(ValueError):
+    """Invalid model or data (the message names the offending item)."""
+
+
+@dataclass(frozen=True)
+class Component:
+    """One rate component.
+
+    Parameters
+    ----------
+    name : parameter name (e.g. ``"Xe136_0vbb"``)
+    template : per-decay probability per bin, shape = data shape (sum = efficiency ≤ 1)
+    expected : nominal number of decays in the exposure (start value; toys' truth)
+    constraint : (mean, sigma) in decays for a Gaussian constraint, or None (free)
+    morph : ∂template/∂α_j for each shape nuisance, shape (n_nuisance, *data shape) or None
+    """
+
+    name: str
+    template: np.ndarray
+    expected: float
+    constraint: tuple[float, float] | None = None
+    morph: np.ndarray | None = None
+
+
+@dataclass
+class FitResult:
+    values: dict[str, float]
+    chi2: float
+    valid: bool
+    nfcn: int
+    fixed: dict[str, float] = field(default_factory=dict)
+    errors: dict[str, float] = field(default_factory=dict)
+
+    def array(self, names: Sequence[str]) -> np.ndarray:
+        return np.array([self.values[n] for n in names])
+
+
+class BinnedLikelihood:
+    """χ²-like objective over flattened bins; picklable (no Minuit object kept)."""
+
+    def __init__(self, data: np.ndarray, components: Sequence[Component], signal: str,
+                 nuisances: Sequence[str] = (), eps: float = 1e-6, aux: dict[str, float] | None = None):
+        data = np.asarray(data, float)
+        if data.size == 0:
+            raise LikelihoodError("data histogram is empty")
+        if np.any(data < 0) or not np.all(np.isfinite(data)):
+            raise LikelihoodError("data histogram has negative or non-finite bins")
+        if not components:
+            raise LikelihoodError("no components given")
+        names = [c.name for c in components]
+        if len(set(names)) != len(names):
+            raise LikelihoodError(f"duplicate component names: {names}")
+        if signal not in names:
+            raise LikelihoodError(f"signal {signal!r} is not among the components ({', '.join(names)})")
+        nj = len(nuisances)
+        T = np.empty((len(components), data.size))
+        D = np.zeros((len(components), nj, data.size))
+        for k, c in enumerate(components):
+            t = np.asarray(c.template, float)
+            if t.shape != data.shape:
+                raise LikelihoodError(f"template {c.name!r} has binning {t.shape}, data has {data.shape}")
+            if not np.all(np.isfinite(t)) or np.any(t < 0):
+                raise LikelihoodError(f"template {c.name!r} has negative or non-finite bins")
+            if t.sum() <= 0:
+                raise LikelihoodError(f"template {c.name!r} is empty (no expected events in any bin)")
+            if not c.expected >= 0:
+                raise LikelihoodError(f"component {c.name!r}: expected decays must be >= 0, got {c.expected}")
+            if c.constraint is not None and not c.constraint[1] > 0:
+                raise LikelihoodError(f"component {c.name!r}: constraint sigma must be > 0")
+            T[k] = t.ravel()
+            if c.morph is not None:
+                m = np.asarray(c.morph, float)
+                if m.shape != (nj, *data.shape):
+                    raise LikelihoodError(f"morph of {c.name!r} has shape {m.shape}, expected {(nj, *data.shape)}")
+                D[k] = m.reshape(nj, -1)
+        self.shape = data.shape
+        self.n = data.ravel().copy()
+        self.components = list(components)
+        self.rate_names = names
+        self.nuisances = list(nuisances)
+        self.names = names + self.nuisances
+        self.signal = signal
+        self.i_signal = names.index(signal)
+        self.T, self.D = T, D
+        self.has_morph = bool(nj) and bool(np.any(D))
+        # two contiguous layouts of D so both contractions are plain matrix products
+        self._Dj = np.ascontiguousarray(D.transpose(1, 0, 2).reshape(nj, len(components) * data.size))
+        self._Dk = np.ascontiguousarray(D.reshape(len(components), -1))
+        self.eps = float(eps)
+        # Gaussian constraints: index, centre (the auxiliary measurement), sigma
+        self.c_idx = np.array([k for k, c in enumerate(components) if c.constraint is not None], int)
+        self.c_sig = np.array([components[k].constraint[1] for k in self.c_idx], float)
+        self.c_mean = np.array([components[k].constraint[0] for k in self.c_idx], float)
+        if aux:
+            for k, v in aux.items():
+                self.c_mean[list(self.rate_names[i] for i in self.c_idx).index(k)] = v
+        self._nlogn = self._n_log_n(self.n)
+        self._cache: tuple | None = None
+
+    # -- data ------------------------------------------------------------------------------
+    @staticmethod
+    def _n_log_n(n: np.ndarray) -> float:
+        nz = n > 0
+        return float(np.sum(n[nz] * np.log(n[nz]) - n[nz]))
+
+    def set_data(self, data: np.ndarray, aux_means: np.ndarray | None = None) -> None:
+        d = np.asarray(data, float)
+        if d.shape != self.shape:
+            raise LikelihoodError(f"data binning {d.shape} does not match the templates {self.shape}")
+        self.n = d.ravel().copy()
+        self._nlogn = self._n_log_n(self.n)
+        self._cache = None
+        if aux_means is not None:
+            self.c_mean = np.asarray(aux_means, float).copy()
+
+    def nominal(self) -> np.ndarray:
+        return np.array([c.expected for c in self.components] + [0.0] * len(self.nuisances))
+
+    # -- model -----------------------------------------------------------------------------
+    def _split(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        k = len(self.rate_names)
+        return p[:k], p[k:]
+
+    def effective_templates(self, alpha: np.ndarray) -> np.ndarray:
+        if not self.has_morph:
+            return self.T
+        return self.T + (alpha @ self._Dj).reshape(self.T.shape)
+
+    def expected(self, p: np.ndarray) -> np.ndarray:
+        """Expected counts per (flattened) bin."""
+        th, al = self._split(np.asarray(p, float))
+        return th @ self.effective_templates(al)
+
+    def component_counts(self, p: np.ndarray) -> np.ndarray:
+        """Expected counts per component per bin, shape (n_components, *data shape)."""
+        th, al = self._split(np.asarray(p, float))
+        return (th[:, None] * self.effective_templates(al)).reshape(len(th), *self.shape)
+
+    # -- objective -------------------------------------------------------------------------
+    def _poisson(self, mu: np.ndarray) -> tuple[float, np.ndarray]:
+        """Σ 2(μ − n ln μ) + 2Σ(n ln n − n) and dχ²/dμ, continued quadratically below eps."""
+        n, e = self.n, self.eps
+        low = mu < e
+        if not low.any():
+            return 2.0 * float(np.sum(mu - n * np.log(mu)) + self._nlogn), 2.0 * (1.0 - n / mu)
+        m = np.where(low, e, mu)
+        f = mu - n * np.log(m)
+        g = 1.0 - n / m
+        d = mu - e
+        curv = np.maximum(n / e**2, 1.0 / e)  # true curvature n/e²; n = 0 bins get a mild wall at μ < 0
+        f = np.where(low, e - n * np.log(e) + (1 - n / e) * d + 0.5 * curv * d * d, f)
+        g = np.where(low, (1 - n / e) + curv * d, g)
+        return 2.0 * (float(f.sum()) + self._nlogn), 2.0 * g
+
+    def _eval(self, p: np.ndarray) -> tuple[float, np.ndarray]:
+        """χ² and its gradient together (Minuit asks for both at the same point: cache it)."""
+        p = np.asarray(p, float)
+        key = p.tobytes()
+        if self._cache is not None and self._cache[0] == key:
+            return self._cache[1], self._cache[2]
+        k = len(self.rate_names)
+        th, al = p[:k], p[k:]
+        E = self.effective_templates(al)
+        val, w = self._poisson(th @ E)
+        g = np.empty_like(p)
+        g[:k] = E @ w
+        if self.c_idx.size:
+            r = (th[self.c_idx] - self.c_mean) / self.c_sig
+            val += float(r @ r)
+            g[self.c_idx] += 2.0 * r / self.c_sig
+        if al.size:
+            val += float(al @ al)
+            g[k:] = 2.0 * al
+            if self.has_morph:
+                g[k:] += (th @ self._Dk).reshape(al.size, -1) @ w
+        self._cache = (key, val, g)
+        return val, g
+
+    def chi2(self, p: np.ndarray) -> float:
+        return self._eval(p)[0]
+
+    def grad(self, p: np.ndarray) -> np.ndarray:
+        return self._eval(p)[1].copy()
+
+    def chi2_batch(self, P: np.ndarray) -> np.ndarray:
+        """χ² for many parameter vectors at once (rows of ``P``; used by emcee)."""
+        P = np.atleast_2d(np.asarray(P, float))
+        k = len(self.rate_names)
+        th, al = P[:, :k], P[:, k:]
+        if self.has_morph:
+            mu = np.einsum("wk,ki->wi", th, self.T) + np.einsum("wk,wj,kji->wi", th, al, self.D)
+        else:
+            mu = th @ self.T
+        n, e = self.n, self.eps
+        m = np.maximum(mu, e)
+        d = mu - e
+        curv = np.maximum(n / e**2, 1.0 / e)
+        f = np.where(mu < e, e - n * np.log(e) + (1 - n / e) * d + 0.5 * curv * d * d, mu - n * np.log(m))
+        val = 2.0 * (f.sum(axis=1) + self._nlogn)
+        if self.c_idx.size:
+            val += np.sum(((th[:, self.c_idx] - self.c_mean) / self.c_sig) ** 2, axis=1)
+        return val + np.sum(al * al, axis=1)
+
+    # -- fitting ---------------------------------------------------------------------------
+    def _minuit(self, start: np.ndarray, fixed: dict[str, float]) -> Minuit:
+        m = Minuit(self.chi2, start, grad=self.grad, name=self.names)
+        m.errordef = Minuit.LEAST_SQUARES
+        m.print_level = 0
+        m.strategy = 0
+        m.tol = 0.05
+        k = len(self.rate_names)
+        for i, nme in enumerate(self.names):
+            if i < k:
+                m.limits[nme] = (0.0, None)
+                m.errors[nme] = max(np.sqrt(max(start[i], 0.0)), 1.0) * 0.5
+            else:
+                m.errors[nme] = 0.5
+        for nme, v in fixed.items():
+            m.values[nme] = v
+            m.fixed[nme] = True
+        return m
+
+    def _starts(self, start: np.ndarray, n_starts: int) -> list[np.ndarray]:
+        """Deterministic alternative starts: the given one, nominal, then scaled rates."""
+        out = [start, self.nominal()]
+        k = len(self.rate_names)
+        for f in (0.5, 2.0, 0.8, 1.25)[: max(0, n_starts - 2)]:
+            s = start.copy()
+            s[:k] = np.maximum(s[:k] * f, 0.0)
+            out.append(s)
+        return out[:max(1, n_starts)]
+
+    def fit(self, fixed: dict[str, float] | None = None, start: np.ndarray | None = None,
+            n_starts: int = 3, errors: bool = False) -> FitResult:
+        """Minimise χ² (rates ≥ 0).  Falls back to further starts and strategy 1 when invalid."""
+        fixed = dict(fixed or {})
+        for nme in fixed:
+            if nme not in self.names:
+                raise LikelihoodError(f"unknown parameter {nme!r} to fix")
+        s0 = self.nominal() if start is None else np.asarray(start, float).copy()
+        k = len(self.rate_names)
+        s0[:k] = np.maximum(s0[:k], 0.0)
+        best: Minuit | None = None
+        nfcn = 0
+        for s in self._starts(s0, n_starts):
+            for strategy in (0, 1):
+                m = self._minuit(s, fixed)
+                m.strategy = strategy
+                m.migrad(ncall=20000)
+                nfcn += m.nfcn
+                if best is None or (m.valid and (not best.valid or m.fval < best.fval - 1e-6)):
+                    best = m
+                if m.valid:
+                    break
+            if best.valid and n_starts <= 1:
+                break
+            if best.valid:
+                break
+        assert best is not None
+        if errors and best.valid:
+            best.hesse()
+        vals = {n: float(v) for n, v in zip(self.names, best.values)}
+        errs = {n: float(v) for n, v in zip(self.names, best.errors)} if errors else {}
+        return FitResult(vals, float(best.fval), bool(best.valid), nfcn, fixed, errs)
+
+    def sample(self, p: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """A pseudo-experiment at ``p``: Poisson bin counts and re-drawn auxiliary measurements."""
+        mu = np.maximum(self.expected(p), 0.0)
+        data = rng.poisson(mu).astype(float).reshape(self.shape)
+        th, _ = self._split(np.asarray(p, float))
+        aux = th[self.c_idx] + self.c_sig * rng.standard_normal(self.c_idx.size)
+        return data, aux
+
+    def copy(self) -> "BinnedLikelihood":
+        new = object.__new__(BinnedLikelihood)
+        new.__dict__.update(self.__dict__)
+        new.n = self.n.copy()
+        new.c_mean = self.c_mean.copy()
+        new._cache = None
+        return new

@@ -1,0 +1,153 @@
+"""Binned likelihood, profile/Wilks, Feldman-Cousins, Bayesian limits and the klz800-like model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.optimize import approx_fprime
+
+from scintnet.analysis import limits as lm
+from scintnet.analysis.likelihood import BinnedLikelihood, Component, LikelihoodError
+
+
+def counting(n: float, b: float = 0.0, sigma_b: float | None = None) -> BinnedLikelihood:
+    comps = [Component("sig", np.array([1.0]), 1.0)]
+    if b > 0:
+        comps.append(Component("bkg", np.array([1.0]), b, constraint=(b, sigma_b or 1e-3 * b)))
+    return BinnedLikelihood(np.array([float(n)]), comps, "sig")
+
+
+def shaped(seed: int = 0, s_true: float = 0.0) -> BinnedLikelihood:
+    """Peak on a falling background, 2 datasets x 3 volume x 12 energy bins, one morph nuisance."""
+    rng = np.random.default_rng(seed)
+    e = np.linspace(0, 1, 12)
+    peak = np.exp(-0.5 * ((e - 0.6) / 0.06) ** 2)
+    bkg = np.exp(-3 * e)
+    geo = np.array([0.6, 0.3, 0.1])[None, :, None] * np.array([0.9, 0.1])[:, None, None]
+    t_s = geo * peak / peak.sum()
+    t_b = geo * bkg / bkg.sum()
+    d_b = geo * np.gradient(bkg / bkg.sum())[None, None, :] * 0.3
+    comps = [Component("sig", t_s, s_true),
+             Component("bkg", t_b, 400.0, constraint=(400.0, 40.0), morph=d_b[None]),
+             Component("flat", geo * np.full(12, 1 / 12), 50.0, morph=np.zeros((1, *geo.shape[:2], 12)))]
+    lik = BinnedLikelihood(np.zeros((2, 3, 12)), comps, "sig", nuisances=["scale"])
+    d, aux = lik.sample(lik.nominal(), rng)
+    lik.set_data(d, aux)
+    return lik
+
+
+def test_gradient_is_analytic_and_correct():
+    lik = shaped(1)
+    p = lik.nominal() * 1.1
+    p[-1] = 0.4
+    num = approx_fprime(p, lik.chi2, 1e-5)
+    assert np.allclose(lik.grad(p), num, rtol=1e-4, atol=1e-3)
+    assert np.allclose(lik.chi2_batch(np.stack([p, p * 0.9])), [lik.chi2(p), lik.chi2(p * 0.9)])
+
+
+def test_nll_continues_smoothly_below_zero_expectation():
+    lik = counting(3.0)
+    xs = np.array([2e-6, 1e-6, 0.5e-6, 0.0, -1e-6])
+    vals = np.array([lik.chi2([x]) for x in xs])
+    grads = np.array([lik.grad([x])[0] for x in xs])
+    assert np.all(np.isfinite(vals)) and np.all(np.diff(vals) > 0)  # keeps rising: no wall, no NaN
+    assert np.all(grads < 0)
+    # continuity of value and slope at eps
+    e = lik.eps
+    assert lik.chi2([e * (1 - 1e-9)]) == pytest.approx(lik.chi2([e * (1 + 1e-9)]), rel=1e-6)
+    assert lik.grad([e * (1 - 1e-9)])[0] == pytest.approx(lik.grad([e * (1 + 1e-9)])[0], rel=1e-4)
+
+
+def test_fit_recovers_injected_signal_with_unit_pulls():
+    pulls = []
+    for seed in range(12):
+        lik = shaped(seed, s_true=60.0)
+        r = lik.fit(errors=True)
+        assert r.valid
+        pulls.append((r.values["sig"] - 60.0) / r.errors["sig"])
+    pulls = np.array(pulls)
+    assert abs(pulls.mean()) < 0.8 and 0.4 < pulls.std() < 1.6
+
+
+def test_counting_limits_known_values():
+    # n = 0, b = 0: Wilks (delta chi2 = 2s = 2.706) -> 1.353; Bayesian flat prior -> -ln(0.1) = 2.303
+    assert lm.wilks_upper_limit(counting(0))["upper_limit"] == pytest.approx(2.706 / 2, abs=2e-3)
+    b = lm.bayesian_upper_limit(counting(0), n_steps=2500, seed=1)
+    assert b["upper_limit"] == pytest.approx(2.303, abs=0.12)
+    # with a known background the flat-prior limit for n = 0 is still 2.303 (the b term cancels)
+    b3 = lm.bayesian_upper_limit(counting(0, 3.0), n_steps=2500, seed=2)
+    assert b3["upper_limit"] == pytest.approx(2.303, abs=0.15)
+    # large b: Wilks limit on an Asimov n = b is ~ 1.645 sqrt(b) (+ the Poisson skew)
+    ul = lm.wilks_upper_limit(counting(400, 400.0))["upper_limit"]
+    assert ul == pytest.approx(1.645 * 20, rel=0.05)
+
+
+def test_feldman_cousins_n0_b0_is_2p44_and_worker_independent():
+    lik = counting(0)
+    grid = np.array([2.0, 2.2, 2.4, 2.6, 2.8])
+    r1 = lm.feldman_cousins(lik, grid, n_toys=1500, seed=3, workers=1, chunk=500)
+    assert r1.n_failed.sum() == 0
+    assert 2.3 < r1.upper_limit < 2.55  # FC table (PRD 57, 3873): 2.44
+    r2 = lm.feldman_cousins(lik, grid[:2], n_toys=60, seed=3, workers=2, chunk=20)
+    r1b = lm.feldman_cousins(lik, grid[:2], n_toys=60, seed=3, workers=1, chunk=60)
+    assert np.array_equal(r2.t_crit, r1b.t_crit)
+
+
+def test_fc_band_covers_by_toys_and_wilks_for_shaped_model():
+    lik = shaped(4)
+    s_true = 30.0
+    fc = lm.feldman_cousins(lik, np.array([20.0, 30.0, 40.0]), n_toys=300, seed=5, chunk=300)
+    cov = lm.coverage(lik, s_true, float(fc.t_crit[1]), n_toys=300, seed=11, chunk=300)
+    assert abs(cov["coverage"] - 0.9) < 4 * cov["stat_error"] + 0.01
+    assert cov["n_failed"] == 0
+
+
+def test_sensitivity_bands_median_matches_asimov():
+    lik = counting(100, 100.0)
+    res = lm.sensitivity_bands(lik, n_toys=120, seed=2, chunk=60)
+    asimov = lm.wilks_upper_limit(counting(100, 100.0))["upper_limit"]
+    assert res["median"] == pytest.approx(asimov, rel=0.15)
+    assert res["minus2"] <= res["minus1"] <= res["median"] <= res["plus1"] <= res["plus2"]
+    assert res["n_failed"] == 0
+
+
+def test_profile_scan_and_2d():
+    lik = shaped(2, s_true=40.0)
+    sc = lm.profile_scan(lik, np.linspace(0, 120, 13))
+    assert sc["delta_chi2"].min() >= -1e-6 and sc["delta_chi2"].min() < 1.0
+    two = lm.scan_2d(lik, "sig", np.array([0.0, 40.0, 80.0]), "flat", np.array([30.0, 50.0, 70.0]))
+    assert two["delta_chi2"].shape == (3, 3) and two["delta_chi2"].min() >= -1e-6
+
+
+def test_bad_input_messages():
+    t = np.ones((2, 3))
+    with pytest.raises(LikelihoodError, match="'b'.*binning"):
+        BinnedLikelihood(np.ones((2, 3)), [Component("s", t, 1.0), Component("b", np.ones((3, 2)), 1.0)], "s")
+    with pytest.raises(LikelihoodError, match="'b'.*empty"):
+        BinnedLikelihood(np.ones((2, 3)), [Component("s", t, 1.0), Component("b", np.zeros((2, 3)), 1.0)], "s")
+    with pytest.raises(LikelihoodError, match="'b'.*negative"):
+        BinnedLikelihood(np.ones((2, 3)), [Component("s", t, 1.0), Component("b", -t, 1.0)], "s")
+    with pytest.raises(LikelihoodError, match="signal 'x'"):
+        BinnedLikelihood(np.ones((2, 3)), [Component("s", t, 1.0)], "x")
+    lik = BinnedLikelihood(np.ones((2, 3)), [Component("s", t, 1.0)], "s")
+    with pytest.raises(LikelihoodError, match="binning"):
+        lik.set_data(np.ones(6))
+
+
+def test_klz800_like_preset_builds_and_fits(tmp_path):
+    from scintnet.analysis.model import AnalysisConfigError, build_model, load_analysis_config
+
+    cfg = load_analysis_config(overrides={"n_template_events": 3000, "n_volume_bins": 4, "n_energy_bins": 20})
+    lik, info = build_model(cfg, cache_dir=tmp_path)
+    assert lik.shape == (2, 4, 20)
+    # 2nbb decays from T1/2 = 2.165e21 yr with 970 kg yr of 136Xe: ln2 * 4.43e24 * 970 / 2.165e21 ~ 1.38e6
+    assert info.expected_decays["Xe136_2vbb"] == pytest.approx(np.log(2) * 4.4311e24 * 970 / 2.165e21, rel=0.01)
+    r = lik.fit()
+    assert r.valid and r.values["Xe136_0vbb"] < 5.0  # Asimov background-only data
+    with pytest.raises(AnalysisConfigError, match="unknown analysis preset"):
+        load_analysis_config("nope")
+    bad = tmp_path / "a.toml"
+    bad.write_text('preset = "klz800-like"\nsignal = "Xe136_0vbb"\n[[components]]\nname = "Xe136_0vbb"\n'
+                   'source = "Xe136_0vbb"\nvertex = "moon"\nrate = 0.0\nunit = "decays"\n')
+    with pytest.raises(AnalysisConfigError, match="vertex"):
+        load_analysis_config(path=bad)
