@@ -145,3 +145,24 @@ def test_oscillation_bands():
     assert lo_no[2] == pytest.approx(0.1 * (1 - 2 * 0.303), rel=0.1)  # phases cancel: (c12^2 - s12^2) m0
     with pytest.raises(ValueError):
         cv.mbb_band(m0, "XO")
+
+
+def test_cli_machine_readable_figures(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from scintnet.cli import app
+
+    r = CliRunner().invoke(app, ["sensitivity", "--tpr", "0.9", "--fpr", "0.7", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["sensitivity_factor"] == pytest.approx(1.076, abs=1e-3)
+    r = CliRunner().invoke(app, ["limit", "--halflife", "2.3e26", "--json"])
+    d = json.loads(r.stdout)
+    assert round(d["mbb_meV_min"]) == 36 and round(d["mbb_meV_max"]) == 156
+    p = tmp_path / "scores.h5"
+    _write_scores(p, np.random.default_rng(1))
+    r = CliRunner().invoke(app, ["sensitivity", str(p), "--json"])
+    assert r.exit_code == 0 and "mixed" in json.loads(r.stdout)
+    r = CliRunner().invoke(app, ["limit", "--json"])
+    assert r.exit_code == 2

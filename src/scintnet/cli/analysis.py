@@ -1,9 +1,204 @@
-"""CLI commands for physics analysis (sensitivity, fit, limits)."""
+"""CLI commands for physics analysis (sensitivity, fit, limits) and ``bench fit``."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
 
 import typer
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     """Add this stage's commands to the main app (and benchmarks to ``scintnet bench``)."""
+    from . import _fail, _print_json, out
+
+    @app.command("sensitivity")
+    def sensitivity_cmd(
+        run: Optional[Path] = typer.Argument(None, help="runs/NAME (reads eval/scores.h5) or a scores.h5 file"),
+        tpr: Optional[float] = typer.Option(None, "--tpr", help="signal efficiency of a cut (no run given)"),
+        fpr: Optional[float] = typer.Option(None, "--fpr", help="background efficiency of the cut (eq. 5)"),
+        fpr_ll: Optional[float] = typer.Option(None, "--fpr-ll", help="long-lived spallation efficiency (eq. 6)"),
+        frac_ll: float = typer.Option(0.582, "--frac-ll", help="long-lived fraction of the ROI background (eq. 6)"),
+        r0: float = typer.Option(1570.0, "--r0-mm", help="current fiducial radius for the FV expansion"),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Counting-experiment sensitivity gains (KamNet paper eq. 5-8)."""
+        from ..analysis import sensitivity as sn
+
+        try:
+            if run is not None:
+                path = run if run.suffix == ".h5" else run / "eval" / "scores.h5"
+                res = sn.sensitivity_from_scores(path, r0_mm=r0, frac_ll=frac_ll)
+            else:
+                if tpr is None or (fpr is None and fpr_ll is None):
+                    _fail("give a run directory, or --tpr with --fpr (eq. 5) and/or --fpr-ll (eq. 6)")
+                res = {"tpr": tpr}
+                if fpr is not None:
+                    res["fpr"] = fpr
+                    res["sensitivity_factor"] = sn.sensitivity_factor(tpr, fpr)
+                if fpr_ll is not None:
+                    res["fpr_ll"] = fpr_ll
+                    res["frac_ll"] = frac_ll
+                    res["mixed_sensitivity_factor"] = sn.mixed_sensitivity_factor(tpr, fpr_ll, frac_ll=frac_ll)
+        except (ValueError, FileNotFoundError, OSError) as exc:
+            _fail(str(exc))
+        if as_json:
+            _print_json(res)
+        else:
+            _print_tree(out, res)
+
+    @app.command("limit")
+    def limit_cmd(
+        halflife: Optional[float] = typer.Option(None, "--halflife", help="T1/2 limit in years"),
+        counts: Optional[float] = typer.Option(None, "--counts", help="limit on signal decays (instead of --halflife)"),
+        exposure: float = typer.Option(970.0, "--exposure", help="136Xe exposure in kg yr (with --counts)"),
+        efficiency: float = typer.Option(1.0, "--efficiency", help="signal efficiency (with --counts)"),
+        g_a: float = typer.Option(1.27, "--ga"),
+        plot: Optional[Path] = typer.Option(None, "--plot", help="write the <mbb> vs lightest-mass figure here"),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Conversions: counts <-> T1/2 <-> <mbb> for the NME table."""
+        from ..analysis import conversions as cv
+
+        try:
+            if (halflife is None) == (counts is None):
+                _fail("give exactly one of --halflife and --counts")
+            t = halflife if halflife is not None else cv.halflife_from_counts(counts, exposure, efficiency)
+            lo, hi = cv.mbb_range(t, g_a=g_a)
+            res = {"halflife_yr": t, "mbb_meV_min": lo, "mbb_meV_max": hi, "g_a": g_a,
+                   "g0nu_per_yr": cv.G0NU_XE136_PER_YR, "nme_range": list(cv.NME_RANGE_KLZ800),
+                   "per_nme": {k: {"nme": n.value, "mbb_meV": cv.mbb_from_halflife(t, n.value, g_a=g_a),
+                                   "reference": n.reference} for k, n in cv.NME_TABLE.items()}}
+            if counts is not None:
+                res.update(counts=counts, exposure_kg_yr=exposure, efficiency=efficiency)
+            if plot is not None:
+                from ..analysis.plots import plot_mbb
+
+                res["plot"] = str(plot_mbb(t, plot))
+        except ValueError as exc:
+            _fail(str(exc))
+        if as_json:
+            _print_json(res)
+        else:
+            out.print(f"T1/2 > {t:.3g} yr  ->  <mbb> < {lo:.0f}-{hi:.0f} meV (g_A = {g_a})", highlight=False)
+
+    @app.command("fit")
+    def fit_cmd(
+        config: Optional[Path] = typer.Argument(None, help="analysis TOML (may start with preset = 'klz800-like')"),
+        preset: str = typer.Option("klz800-like", "--preset", help="analysis preset when no file is given"),
+        data: str = typer.Option("asimov", "--data", help="'asimov', 'toy:SEED' or a .npy histogram"),
+        signal: Optional[float] = typer.Option(None, "--signal", help="injected 0nbb decays (asimov/toy data)"),
+        fc_toys: int = typer.Option(0, "--fc-toys", min=0, help="Feldman-Cousins toys per grid point (0: skip)"),
+        fc_points: int = typer.Option(12, "--fc-points", min=2),
+        bands: int = typer.Option(0, "--bands", min=0, help="background-only toys for the sensitivity bands"),
+        bayes: bool = typer.Option(False, "--bayes", help="emcee posterior 90 % credible limit"),
+        scan2d: bool = typer.Option(False, "--scan2d", help="2-D scan (0nbb, Xe spallation)"),
+        workers: int = typer.Option(1, "--workers", "-j", min=1),
+        seed: int = typer.Option(1, "--seed"),
+        plots: Optional[Path] = typer.Option(None, "--plots", help="directory for the figures"),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Fit a configuration and set 90 % C.L. limits (Wilks; optional FC, Bayesian, bands)."""
+        import numpy as np
+
+        from ..analysis import conversions as cv
+        from ..analysis import limits as lm
+        from ..analysis.likelihood import LikelihoodError
+        from ..analysis.model import AnalysisConfigError, build_model, load_analysis_config
+
+        try:
+            acfg = load_analysis_config(preset, config)
+            d: object = data
+            if data not in ("asimov",) and not data.startswith("toy:"):
+                p = Path(data)
+                if not p.exists():
+                    _fail(f"data file {p} not found")
+                d = np.load(p)
+            lik, info = build_model(acfg, data=d, signal_decays=signal)
+            pr = lm.Profiler(lik)
+            ul = pr.upper_limit()
+            best = pr.best
+            if not best.valid:
+                _fail("the global fit did not converge (check the data and the templates)")
+            eff = info.efficiency[acfg.signal]
+            t_half = cv.halflife_from_counts(ul, info.exposure_kg_yr, efficiency=eff)
+            lo, hi = cv.mbb_range(t_half)
+            res = {"config": acfg.name, "shape": list(lik.shape), "n_parameters": len(lik.names),
+                   "fit": {"chi2": best.chi2, "valid": best.valid, "values": best.values},
+                   "wilks": {"upper_limit_decays": ul, "halflife_yr": t_half, "mbb_meV_min": lo, "mbb_meV_max": hi,
+                             "n_refits": pr.n_refits},
+                   "signal_efficiency": eff, "exposure_kg_yr": info.exposure_kg_yr,
+                   "expected_decays": info.expected_decays}
+            grid = np.linspace(0, max(3 * ul, 5.0), 40)
+            scan = pr.scan(grid)
+            if fc_toys:
+                fc = lm.feldman_cousins(lik, np.linspace(0, 2 * ul, fc_points), n_toys=fc_toys, seed=seed,
+                                        workers=workers)
+                res["feldman_cousins"] = fc.summary()
+                if np.isfinite(fc.upper_limit):
+                    res["feldman_cousins"]["halflife_yr"] = cv.halflife_from_counts(
+                        fc.upper_limit, info.exposure_kg_yr, efficiency=eff)
+            if bayes:
+                b = lm.bayesian_upper_limit(lik, seed=seed)
+                b.pop("samples")
+                b["halflife_yr"] = cv.halflife_from_counts(b["upper_limit"], info.exposure_kg_yr, efficiency=eff)
+                res["bayesian"] = b
+            if bands:
+                sb = lm.sensitivity_bands(lik, n_toys=bands, seed=seed, workers=workers)
+                sb.pop("upper_limits")
+                sb["median_halflife_yr"] = cv.halflife_from_counts(sb["median"], info.exposure_kg_yr, efficiency=eff)
+                res["sensitivity_bands"] = sb
+            if scan2d and "Xe_spallation" in lik.names:
+                xs = best.values["Xe_spallation"]
+                s2 = lm.scan_2d(lik, acfg.signal, np.linspace(0, 2 * ul, 9), "Xe_spallation",
+                                np.linspace(0.5 * xs, 1.5 * xs + 10, 9))
+                res["scan2d"] = {k: v for k, v in s2.items()}
+            if plots is not None:
+                from ..analysis import plots as pl
+
+                files = [pl.plot_delta_chi2(grid, scan, plots / "delta_chi2.png",
+                                            fc_crit=fc.t_crit if fc_toys else None,
+                                            fc_grid=fc.grid if fc_toys else None),
+                         pl.plot_spectrum(lik, best.array(lik.names), acfg.energy_edges, plots / "spectrum_singles.png",
+                                          dataset=0, title="singles"),
+                         pl.plot_mbb(t_half, plots / "mbb.png")]
+                if len(acfg.datasets) > 1:
+                    files.append(pl.plot_spectrum(lik, best.array(lik.names), acfg.energy_edges,
+                                                  plots / "spectrum_tagged.png", dataset=1, title="tagged"))
+                res["plots"] = [str(f) for f in files]
+        except (AnalysisConfigError, LikelihoodError, ValueError, OSError) as exc:
+            _fail(str(exc))
+        if as_json:
+            _print_json(res)
+        else:
+            w = res["wilks"]
+            out.print(f"{acfg.name}: 0nbb < {w['upper_limit_decays']:.2f} decays (90 % C.L., Wilks) -> "
+                      f"T1/2 > {w['halflife_yr']:.3g} yr, <mbb> < {w['mbb_meV_min']:.0f}-{w['mbb_meV_max']:.0f} meV",
+                      highlight=False)
+
+    @bench_app.command("fit")
+    def bench_fit_cmd(
+        n_fits: int = typer.Option(50, "--fits", min=1),
+        fc_points: int = typer.Option(50, "--fc-points", min=0),
+        fc_toys: int = typer.Option(1000, "--fc-toys", min=0),
+        workers: int = typer.Option(2, "--workers", "-j", min=1),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Time one fit and a Feldman-Cousins band on the klz800-like model."""
+        from ..analysis.bench import bench_fit
+
+        res = bench_fit(n_fits, fc_points, fc_toys, workers)
+        if as_json:
+            _print_json(res)
+        else:
+            _print_tree(out, res)
+
+
+def _print_tree(console, d: dict, indent: int = 0) -> None:
+    for k, v in d.items():
+        if isinstance(v, dict):
+            console.print(" " * indent + f"{k}:", highlight=False)
+            _print_tree(console, v, indent + 2)
+        else:
+            console.print(" " * indent + f"{k}: {v:.4g}" if isinstance(v, float) else " " * indent + f"{k}: {v}",
+                          highlight=False)
