@@ -81,6 +81,6 @@ class TimeLSTM(nn.Module):
         self.head = nn.Sequential(nn.Linear(cfg.hidden, cfg.fc), nn.ReLU(), nn.Linear(cfg.fc, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: [B, T] normalised time spectrum."""
-        out, _ = self.lstm(x.unsqueeze(-1))
+        """x: [B, T] time spectrum normalised to unit sum (rescaled here to unit mean per bin)."""
+        out, _ = self.lstm((x * x.shape[1]).unsqueeze(-1))
         return self.head(out[:, -1]).squeeze(-1)

@@ -1,10 +1,12 @@
 """Spherical (S2) and rotation-group (SO(3)) convolutions in plain PyTorch.
 
 Maths (no layers) first, then the layers.  This replaces the unmaintained ``s2cnn``
-(whose CPU path is broken) with the same construction — generalised FFTs on the SOFT
-grids, convolution as a product of Fourier blocks — written with ``torch.fft`` and
-precomputed Wigner-d matrices, so it runs on CPU and GPU alike and exports to ONNX-free
-TorchScript-able code.  Why not e3nn: e3nn works in the real spherical-harmonic basis,
+(whose CPU path is broken) with the same construction — generalised Fourier transforms on
+the SOFT grids, convolution as a product of Fourier blocks — with precomputed Wigner-d
+matrices.  Everything is real arithmetic (complex numbers carried as (re, im) pairs, the
+small DFTs over alpha/gamma as matrix products with cos/sin tables): it runs on CPU and
+GPU alike, has no complex dtypes, and exports to ONNX.  For the grids used here (2b <= 38
+points per angle) the matrix DFT costs no more than an FFT plus the index shuffles.  Why not e3nn: e3nn works in the real spherical-harmonic basis,
 where the rotation about z mixes m and -m, so the FFT over alpha/gamma that makes the
 transforms O(b^4) instead of O(b^6) is not available; the dense real-basis transform
 on a 28^3 SO(3) grid alone would be a 22k x 3.7k matrix per layer.
@@ -92,6 +94,12 @@ def _fbuf(x: np.ndarray) -> torch.Tensor:
 
 # ----------------------------------------------------------------------------- transforms
 
+Pair = tuple[torch.Tensor, torch.Tensor]  # (real, imaginary) parts of a complex tensor
+
+
+def _m_range(L: int) -> np.ndarray:
+    return np.arange(-(L - 1), L)
+
 
 class S2FFT(nn.Module):
     """Real S2 signals on the (2b x 2b) (beta, alpha) grid -> coefficients f^l_m, l < L."""
@@ -103,18 +111,26 @@ class S2FFT(nn.Module):
         self.b, self.L = b, L
         beta, w = beta_grid(b)
         n = 2 * b
+        alpha = 2 * np.pi * np.arange(n) / n
+        ang = np.outer(alpha, _m_range(L))  # [alpha, m]
+        self.register_buffer("cos", _fbuf(np.cos(ang)), persistent=False)
+        self.register_buffer("msin", _fbuf(-np.sin(ang)), persistent=False)  # e^{-i m alpha}
         for l in range(L):
             d = wigner_d(l, beta)[:, :, l]  # d^l_{m0}(beta_j): [n_beta, 2l+1]
             coef = math.sqrt((2 * l + 1) / (4 * math.pi)) * (2 * math.pi / n) * w[:, None] * d
             self.register_buffer(f"w{l}", _fbuf(coef), persistent=False)
-        self.register_buffer("midx", torch.tensor(np.arange(-(L - 1), L) % n), persistent=False)
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """x: [B, C, 2b(beta), 2b(alpha)] -> list over l of complex [B, C, 2l+1]."""
-        f = torch.fft.fft(x.float(), dim=-1)[..., self.midx]  # sum_k x e^{-i m alpha_k}
+    def forward(self, x: torch.Tensor) -> list[Pair]:
+        """x: [B, C, 2b(beta), 2b(alpha)] -> list over l of ([B, C, 2l+1], [B, C, 2l+1])."""
+        fr = x @ self.cos  # sum_k x e^{-i m alpha_k}: [B, C, beta, m]
+        fi = x @ self.msin
         L = self.L
-        return [torch.einsum("bcjm,jm->bcm", f[..., L - 1 - l:L + l], getattr(self, f"w{l}").to(f.dtype))
-                for l in range(L)]
+        out = []
+        for l in range(L):
+            w = getattr(self, f"w{l}")
+            sl = slice(L - 1 - l, L + l)
+            out.append((torch.einsum("bcjm,jm->bcm", fr[..., sl], w), torch.einsum("bcjm,jm->bcm", fi[..., sl], w)))
+        return out
 
 
 class SO3IFFT(nn.Module):
@@ -124,22 +140,27 @@ class SO3IFFT(nn.Module):
         super().__init__()
         self.b = b
         beta, _ = beta_grid(b)
+        n = 2 * b
         for l in range(b):
             self.register_buffer(f"d{l}", _fbuf(wigner_d(l, beta)), persistent=False)  # [nb, m, n]
-        self.register_buffer("idx", torch.tensor(np.arange(-(b - 1), b) % (2 * b)), persistent=False)
+        ang = np.outer(2 * np.pi * np.arange(n) / n, _m_range(b))  # [alpha or gamma, m]
+        self.register_buffer("cos", _fbuf(np.cos(ang)), persistent=False)
+        self.register_buffer("sin", _fbuf(np.sin(ang)), persistent=False)
 
-    def forward(self, h: list[torch.Tensor]) -> torch.Tensor:
-        b, n = self.b, 2 * self.b
-        B, C = h[0].shape[:2]
-        acc = torch.zeros(B, C, n, 2 * b - 1, 2 * b - 1, dtype=torch.complex64, device=h[0].device)
-        for l, hl in enumerate(h[:b]):
-            s = slice(b - 1 - l, b + l)
-            acc[:, :, :, s, s] = acc[:, :, :, s, s] + torch.einsum(
-                "bcmn,jmn->bcjmn", hl, getattr(self, f"d{l}").to(hl.dtype))
-        full = torch.zeros(B, C, n, n, n, dtype=torch.complex64, device=acc.device)
-        full[:, :, :, self.idx[:, None], self.idx[None, :]] = acc
-        # sum_{mn} H[m,n] e^{-i m alpha_a} e^{-i n gamma_c} = fft2 over (m, n)
-        return torch.fft.fft2(full).real  # [B, C, beta, alpha, gamma]
+    def forward(self, h: list[Pair]) -> torch.Tensor:
+        b = self.b
+        hr_acc = hi_acc = None
+        for l, (hr, hi) in enumerate(h[:b]):
+            d = getattr(self, f"d{l}")
+            pad = (b - 1 - l,) * 4
+            tr = nn.functional.pad(torch.einsum("bcmn,jmn->bcjmn", hr, d), pad)
+            ti = nn.functional.pad(torch.einsum("bcmn,jmn->bcjmn", hi, d), pad)
+            hr_acc = tr if hr_acc is None else hr_acc + tr
+            hi_acc = ti if hi_acc is None else hi_acc + ti
+        # sum_n H e^{-i n gamma_c}, then Re sum_m (.) e^{-i m alpha_a}
+        tr = torch.einsum("bcjmn,gn->bcjmg", hr_acc, self.cos) + torch.einsum("bcjmn,gn->bcjmg", hi_acc, self.sin)
+        ti = torch.einsum("bcjmn,gn->bcjmg", hi_acc, self.cos) - torch.einsum("bcjmn,gn->bcjmg", hr_acc, self.sin)
+        return torch.einsum("bcjmg,am->bcjag", tr, self.cos) + torch.einsum("bcjmg,am->bcjag", ti, self.sin)
 
 
 class SO3FFT(nn.Module):
@@ -151,19 +172,29 @@ class SO3FFT(nn.Module):
             raise ValueError("output bandwidth must not exceed the grid bandwidth")
         self.b, self.L = b, L
         beta, w = beta_grid(b)
+        n = 2 * b
         for l in range(L):
             coef = (2 * l + 1) / (8 * math.pi**2) * w[:, None, None] * wigner_d(l, beta)
             self.register_buffer(f"w{l}", _fbuf(coef), persistent=False)
-        self.register_buffer("idx", torch.tensor(np.arange(-(L - 1), L) % (2 * b)), persistent=False)
+        ang = np.outer(2 * np.pi * np.arange(n) / n, _m_range(L))
+        step = (2 * math.pi / n)  # quadrature weight of each alpha and gamma node
+        self.register_buffer("cos", _fbuf(np.cos(ang) * step), persistent=False)
+        self.register_buffer("sin", _fbuf(np.sin(ang) * step), persistent=False)
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        n = 2 * self.b
-        # sum_{a,c} x e^{+i m alpha_a} e^{+i n gamma_c} (2pi/N)^2 = 4 pi^2 ifft2
-        g = torch.fft.ifft2(x.float()) * (4 * math.pi**2)
-        g = g[:, :, :, self.idx[:, None], self.idx[None, :]]
+    def forward(self, x: torch.Tensor) -> list[Pair]:
+        # sum_{a,c} x e^{+i m alpha_a} e^{+i n gamma_c} (2 pi / N)^2
+        ur = x @ self.cos  # [B, C, beta, alpha, n]
+        ui = x @ self.sin
+        gr = torch.einsum("bcjan,am->bcjmn", ur, self.cos) - torch.einsum("bcjan,am->bcjmn", ui, self.sin)
+        gi = torch.einsum("bcjan,am->bcjmn", ur, self.sin) + torch.einsum("bcjan,am->bcjmn", ui, self.cos)
         L = self.L
-        return [torch.einsum("bcjmn,jmn->bcmn", g[:, :, :, L - 1 - l:L + l, L - 1 - l:L + l],
-                             getattr(self, f"w{l}").to(g.dtype)) for l in range(L)]
+        out = []
+        for l in range(L):
+            w = getattr(self, f"w{l}")
+            sl = slice(L - 1 - l, L + l)
+            out.append((torch.einsum("bcjmn,jmn->bcmn", gr[:, :, :, sl, sl], w),
+                        torch.einsum("bcjmn,jmn->bcmn", gi[:, :, :, sl, sl], w)))
+        return out
 
 
 def so3_integrate(x: torch.Tensor) -> torch.Tensor:
@@ -172,6 +203,11 @@ def so3_integrate(x: torch.Tensor) -> torch.Tensor:
     _, w = beta_grid(b)
     w = torch.tensor(w / 2.0, dtype=x.dtype, device=x.device)  # sum w = 2
     return torch.einsum("bcjxy,j->bc", x, w) / (x.shape[3] * x.shape[4])
+
+
+def to_complex(pairs: list[Pair]) -> list[torch.Tensor]:
+    """(re, im) pairs -> complex tensors (for tests and analysis)."""
+    return [torch.complex(r, i) for r, i in pairs]
 
 
 # ----------------------------------------------------------------------------- layers
@@ -194,15 +230,18 @@ class S2Convolution(nn.Module):
         for l in range(b_out):
             d = wigner_d(l, grid[:, 0])[:, :, l]  # d^l_{n0}(beta_g)
             y = math.sqrt((2 * l + 1) / (4 * math.pi)) * np.exp(1j * np.outer(grid[:, 1], np.arange(-l, l + 1))) * d
-            self.register_buffer(f"yc{l}", _cbuf(np.conj(y)), persistent=False)  # conj Y^l_n(x_g): [G, 2l+1]
+            yc = np.conj(y)  # conj Y^l_n(x_g): [G, 2l+1]
+            self.register_buffer(f"ycr{l}", _fbuf(yc.real), persistent=False)
+            self.register_buffer(f"yci{l}", _fbuf(yc.imag), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        f = self.fft(x)
-        w = self.weight.to(torch.complex64)
         h = []
-        for l, fl in enumerate(f):
-            psi = torch.einsum("iog,gn->ion", w, getattr(self, f"yc{l}"))
-            h.append(torch.einsum("bim,ion->bomn", fl.conj(), psi))
+        for l, (fr, fi) in enumerate(self.fft(x)):
+            pr = torch.einsum("iog,gn->ion", self.weight, getattr(self, f"ycr{l}"))
+            pi = torch.einsum("iog,gn->ion", self.weight, getattr(self, f"yci{l}"))
+            # conj(f) psi
+            h.append((torch.einsum("bim,ion->bomn", fr, pr) + torch.einsum("bim,ion->bomn", fi, pi),
+                      torch.einsum("bim,ion->bomn", fr, pi) - torch.einsum("bim,ion->bomn", fi, pr)))
         return self.ifft(h) + self.bias
 
 
@@ -222,13 +261,15 @@ class SO3Convolution(nn.Module):
             d = wigner_d(l, grid[:, 1])  # [G, k, n]
             D = np.exp(-1j * grid[:, 0, None, None] * m[None, :, None]) * d * np.exp(
                 -1j * grid[:, 2, None, None] * m[None, None, :])
-            self.register_buffer(f"dg{l}", _cbuf(np.transpose(D, (0, 2, 1))), persistent=False)  # [G, n, k]
+            Dt = np.transpose(D, (0, 2, 1))  # [G, n, k]
+            self.register_buffer(f"dgr{l}", _fbuf(Dt.real), persistent=False)
+            self.register_buffer(f"dgi{l}", _fbuf(Dt.imag), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        f = self.fft(x)
-        w = self.weight.to(torch.complex64)
         h = []
-        for l, fl in enumerate(f):
-            K = torch.einsum("iog,gnk->ionk", w, getattr(self, f"dg{l}"))
-            h.append(torch.einsum("bipn,ionk->bopk", fl, K))
+        for l, (fr, fi) in enumerate(self.fft(x)):
+            kr = torch.einsum("iog,gnk->ionk", self.weight, getattr(self, f"dgr{l}"))
+            ki = torch.einsum("iog,gnk->ionk", self.weight, getattr(self, f"dgi{l}"))
+            h.append((torch.einsum("bipn,ionk->bopk", fr, kr) - torch.einsum("bipn,ionk->bopk", fi, ki),
+                      torch.einsum("bipn,ionk->bopk", fr, ki) + torch.einsum("bipn,ionk->bopk", fi, kr)))
         return self.ifft(h) + self.bias
