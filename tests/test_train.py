@@ -78,3 +78,12 @@ def test_evaluate_writes_table_plots_and_scores(files, tmp_path):
         sig = h.attrs["signal_source"]
         assert sig.startswith("Xe136_0vbb")
         assert h[sig]["score"].shape == (240,) and h[sig]["attention"].shape == (240, 6)
+
+
+def test_onnx_export_matches_torch(files, tmp_path):
+    from scintnet.evaluate.export import export_onnx
+
+    train_run(_cfg(files, epochs=1), tmp_path / "run", progress=False, log=lambda m: None)
+    res = export_onnx(tmp_path / "run", tmp_path / "m.onnx", [files["sig_test"], files["alpha_test"]], n_check=64)
+    assert (tmp_path / "m.onnx").exists() and res["n_events_checked"] == 64
+    assert res["max_abs_diff_score"] < 1e-4

@@ -26,6 +26,7 @@ def _json(d) -> None:
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     """Add this stage's commands to the main app (and benchmarks to ``scintnet bench``)."""
     _register_bench(bench_app)
+    _register_export(app)
 
     @app.command()
     def train(
@@ -157,3 +158,28 @@ def _register_bench(bench_app: typer.Typer) -> None:
             typer.echo(f"{r['model']:8s} {r['preset']:6s} params {r['params']:>9,d}  FLOPs/ev {r['flops_per_event']:.3g}  "
                        f"train {r['train_events_per_s']:8.1f} ev/s  infer {r['infer_events_per_s']:8.1f} ev/s  "
                        f"RSS {r['peak_rss_mb']:.0f} MB")
+
+
+def _register_export(app: typer.Typer) -> None:
+    @app.command()
+    def export(
+        run: Path = typer.Argument(..., help="trained run directory"),
+        onnx: Path = typer.Option(..., "--onnx", help="output ONNX file"),
+        data: Optional[list[str]] = typer.Option(None, "--data", help="event files for the check (default: the run's)"),
+        n_check: int = typer.Option(256, "--n-check", min=1),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Export to ONNX and check onnxruntime against PyTorch on real events."""
+        from ..evaluate.export import export_onnx
+        from ..io.store import EventFileError
+        from ..train.harness import TrainError
+
+        try:
+            res = export_onnx(run, onnx, data, n_check)
+        except (TrainError, EventFileError, ValueError) as exc:
+            _fail(str(exc))
+        if as_json:
+            _json(res)
+        else:
+            typer.echo(f"wrote {res['onnx']}: max |score(onnxruntime) - score(torch)| = {res['max_abs_diff_score']:.2e} "
+                       f"on {res['n_events_checked']} events; onnxruntime {res['onnxruntime_events_per_s']:.0f} events/s")
