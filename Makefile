@@ -19,13 +19,23 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
+# the whole chain on the embedded default (the KamNet paper's benchmark, klz400-fast: 10C vs 0nbb):
+# simulate, reconstruct (on the fly), train the cpu KamNet for a few minutes, evaluate on
+# independent events, validate the klz800 simulation, and write out/demo/report/README.md
+DEMO := out/demo
 demo: setup
-	$(SCINTNET) simulate --preset klz800 --source Xe136_0vbb --events 5000 --seed 1 --workers 2 --out out/xe0vbb.h5
-	$(SCINTNET) simulate --preset klz800 --source C10 --events 5000 --seed 2 --workers 2 --out out/c10.h5
-	$(SCINTNET) info out/xe0vbb.h5
-	$(SCINTNET) validate-sim --preset klz800 --workers 2 --plots out/validation --json > out/validate-sim.json
-	$(SCINTNET) validate-sim --preset klz800 --workers 2 --plots out/validation
-	$(SCINTNET) bench sim --preset klz800
+	rm -rf $(DEMO)
+	$(SCINTNET) simulate --preset klz400-fast --source Xe136_0vbb --events 8000 --seed 1 --workers 2 --no-deposits --out $(DEMO)/train_xe0vbb.h5
+	$(SCINTNET) simulate --preset klz400-fast --source C10 --events 12000 --seed 2 --workers 2 --no-deposits --out $(DEMO)/train_c10.h5
+	$(SCINTNET) simulate --preset klz400-fast --source Xe136_0vbb --events 3000 --seed 3 --workers 2 --no-deposits --out $(DEMO)/test_xe0vbb.h5
+	$(SCINTNET) simulate --preset klz400-fast --source C10 --events 4000 --seed 4 --workers 2 --no-deposits --out $(DEMO)/test_c10.h5
+	$(SCINTNET) info $(DEMO)/train_xe0vbb.h5
+	mkdir -p $(DEMO)/report
+	$(SCINTNET) validate-sim --preset klz800 --workers 2 --plots $(DEMO)/report/validation --json > $(DEMO)/report/validate-sim.json
+	$(SCINTNET) train --model kamnet --preset cpu --signal $(DEMO)/train_xe0vbb.h5 --background $(DEMO)/train_c10.h5 --out $(DEMO)/kamnet --epochs 30 --max-minutes 6
+	$(SCINTNET) evaluate $(DEMO)/kamnet --data $(DEMO)/test_xe0vbb.h5 --data $(DEMO)/test_c10.h5 --out $(DEMO)/report/eval
+	$(SCINTNET) report $(DEMO)/kamnet --eval $(DEMO)/report/eval --validation $(DEMO)/report/validate-sim.json --out $(DEMO)/report
+	@echo "report: $(DEMO)/report/README.md"
 
 test: setup
 	$(PY) -m pytest -q

@@ -27,6 +27,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     """Add this stage's commands to the main app (and benchmarks to ``scintnet bench``)."""
     _register_bench(bench_app)
     _register_export(app)
+    _register_report(app)
 
     @app.command()
     def train(
@@ -183,3 +184,21 @@ def _register_export(app: typer.Typer) -> None:
         else:
             typer.echo(f"wrote {res['onnx']}: max |score(onnxruntime) - score(torch)| = {res['max_abs_diff_score']:.2e} "
                        f"on {res['n_events_checked']} events; onnxruntime {res['onnxruntime_events_per_s']:.0f} events/s")
+
+
+def _register_report(app: typer.Typer) -> None:
+    @app.command()
+    def report(
+        run: Path = typer.Argument(..., help="trained run directory"),
+        eval_dir: Optional[Path] = typer.Option(None, "--eval", help="evaluation folder (default RUN/eval)"),
+        validation: Optional[Path] = typer.Option(None, "--validation", help="validate-sim --json output to include"),
+        out: Path = typer.Option(..., "--out", help="report folder"),
+    ) -> None:
+        """Write a report folder: markdown summary, JSON and plots."""
+        from ..evaluate.report import write_report
+
+        try:
+            res = write_report(run, eval_dir or run / "eval", out, validation)
+        except (FileNotFoundError, KeyError, ValueError) as exc:
+            _fail(f"cannot write the report: {exc}")
+        typer.echo(f"report: {res['report']}")
