@@ -38,7 +38,7 @@ def sim_validation_plots(cfg, preset: str, pmts, ch, rec, tau, summary: dict[str
 
     # 1. reconstructed visible-energy spectra per source (centroid vertex for speed)
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    bins = np.linspace(0, 4.0, 81)
+    bins = np.linspace(0, 5.0, 101)
     taus = {}
     for k, (src, vtx) in enumerate(SPECTRUM_SOURCES):
         c = simulate_events(cfg, preset, src, n_per_source, seed + 100 + k, vertex=vtx, workers=workers)
