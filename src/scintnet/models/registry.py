@@ -8,11 +8,16 @@ from torch import nn
 
 from .baselines import CNN_PRESETS, LSTM_PRESETS, ConventionalCNN, TimeLSTM
 from .kamnet import KAMNET_PRESETS, KamNet
+from .pointcloud import PARTICLENET_PRESETS, PART_PRESETS, ROTINV_PRESETS, ParTHits, ParticleNetHits, RotInvHits
 
 MODELS: dict[str, tuple[type, dict[str, Any]]] = {
     "kamnet": (KamNet, KAMNET_PRESETS),
     "cnn": (ConventionalCNN, CNN_PRESETS),
     "lstm": (TimeLSTM, LSTM_PRESETS),
+    # hit point clouds (docs/beyond_kamnet.md)
+    "particlenet": (ParticleNetHits, PARTICLENET_PRESETS),
+    "part": (ParTHits, PART_PRESETS),
+    "rotinv": (RotInvHits, ROTINV_PRESETS),
 }
 
 
