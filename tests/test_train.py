@@ -32,7 +32,7 @@ def files(tmp_path_factory):
 def _cfg(files, **kw):
     base = RunConfig(model="kamnet", preset="tiny", signal=[files["sig"]], background=[files["alpha"]], epochs=3,
                      batch_size=32, e_min_MeV=0.5, e_max_MeV=10.0, r_max_mm=3000.0, seed=5, lr=3e-3,
-                     nhit_matching=False, threads=1)
+                     nhit_matching=False, threads=1, optimizer="rmsprop")
     return replace(base, **kw)
 
 

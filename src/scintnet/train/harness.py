@@ -68,13 +68,14 @@ def _lr_lambda(cfg: RunConfig, steps_per_epoch: int) -> Callable[[int], float]:
 
 def make_optimizer(cfg: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
     lr = cfg.effective_lr()
-    if cfg.optimizer == "rmsprop":
+    name = cfg.effective_optimizer()
+    if name == "rmsprop":
         return torch.optim.RMSprop(model.parameters(), lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "adam":
+    if name == "adam":
         return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "sgd":
+    if name == "sgd":
         return torch.optim.SGD(model.parameters(), lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    raise TrainError(f"unknown optimizer {cfg.optimizer!r} (rmsprop, adam, sgd)")
+    raise TrainError(f"unknown optimizer {name!r} (rmsprop, adam, sgd)")
 
 
 def predict(model: nn.Module, loader, device: torch.device) -> tuple[np.ndarray, np.ndarray, float]:
