@@ -95,12 +95,19 @@ class PointNetTagger(nn.Module):
         return self.head(h).squeeze(1)
 
 
-def train_pointnet(ps: PointSet, y: np.ndarray, seed: int, epochs: int = 15, batch: int = 256,
-                   lr: float = 2e-3) -> PointNetTagger:
-    """Train on candidates that have a pair (the others are never tagged); balanced BCE."""
+def train_pointnet(ps: PointSet, y: np.ndarray, seed: int, epochs: int = 10, batch: int = 128,
+                   lr: float = 2e-3, max_negatives: int = 4000) -> PointNetTagger:
+    """Train on candidates that have a pair (the others are never tagged); class-weighted BCE.
+
+    At most ``max_negatives`` 136Xe candidates are used (a small CPU budget; spallation is rare).
+    """
     torch.manual_seed(seed)
+    torch.set_num_threads(2)
     rng = np.random.default_rng(seed)
     idx = np.flatnonzero(ps.has_pair)
+    neg = idx[y[idx] == 0]
+    if neg.size > max_negatives:
+        idx = np.sort(np.r_[idx[y[idx] == 1], rng.choice(neg, max_negatives, replace=False)])
     model = PointNetTagger(ps.points.shape[2])
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     P, M, T = (torch.from_numpy(ps.points[idx]), torch.from_numpy(ps.mask[idx]), torch.from_numpy(ps.log_dt[idx]))
