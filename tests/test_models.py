@@ -125,10 +125,10 @@ def test_attention_is_a_distribution_over_time():
 
 @pytest.mark.parametrize("name", list_models())
 def test_models_forward_backward(name):
+    from scintnet.models.bench import _inputs
+
     m = build_model(name, "tiny")
-    c = m.cfg
-    x = torch.rand(4, c.n_t, c.n_theta, c.n_phi) if m.input_kind == "kamnet_map" else torch.rand(4, c.n_t)
-    y = m(x)
+    y = m(*_inputs(m, 4).values())
     assert y.shape == (4,)
     y.sum().backward()
     assert all(p.grad is not None for p in m.parameters() if p.requires_grad)
