@@ -152,7 +152,8 @@ def knn(sqdist: torch.Tensor, mask: torch.Tensor, k: int) -> tuple[torch.Tensor,
     """
     n = sqdist.shape[-1]
     k = min(k, n - 1) if n > 1 else 1
-    eye = torch.eye(n, dtype=torch.bool, device=sqdist.device)
+    ar = torch.arange(n, device=sqdist.device)
+    eye = ar[:, None] == ar[None, :]  # not torch.eye(bool): onnxruntime has no boolean EyeLike
     bad = (~mask).unsqueeze(1) | eye
     d = sqdist.masked_fill(bad, float("inf"))
     val, idx = torch.topk(d, k, dim=-1, largest=False)
