@@ -164,6 +164,8 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
             tot += loss.item() * y.numel()
             n += y.numel()
             bar.set_postfix(loss=f"{tot / max(n, 1):.4f}")
+            if cfg.max_train_seconds is not None and trained_s + time.perf_counter() - t0 >= cfg.max_train_seconds:
+                break  # time budget spent: finish this (shortened) epoch with validation + checkpoint
         dt = time.perf_counter() - t0
         vs, vl, vloss = predict(model, loaders["val"], device)
         vauc = auc(vs[vl == 1], vs[vl == 0]) if (vl == 1).any() and (vl == 0).any() else float("nan")
