@@ -44,6 +44,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         max_events: Optional[int] = typer.Option(None, "--max-events", help="events per class (default 20000)"),
         max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="stop after this training time"),
         no_nhit_matching: bool = typer.Option(False, "--no-nhit-matching"),
+        select_on: Optional[str] = typer.Option(None, "--select-on", help="val_loss (default) or val_auc: best model and early stopping"),
         bootstrap: int = typer.Option(0, "--bootstrap", min=0, help="train K models on bootstrap resamples"),
         resume: bool = typer.Option(False, "--resume", help="continue a killed run"),
         as_json: bool = typer.Option(False, "--json"),
@@ -59,7 +60,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         except (ValueError, OSError) as exc:
             _fail(str(exc))
         upd = {k: v for k, v in dict(model=model, preset=preset, epochs=epochs, batch_size=batch_size, lr=lr,
-                                      seed=seed, max_events_per_class=max_events).items() if v is not None}
+                                      seed=seed, max_events_per_class=max_events, select_on=select_on).items()
+               if v is not None}
         if signal:
             upd["signal"] = list(signal)
         if background:

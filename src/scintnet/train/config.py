@@ -28,7 +28,8 @@ class RunConfig:
     weight_decay: float = 0.0
     warmup_epochs: float = 1.0  # linear warm-up of the learning rate
     lr_decay: float = 0.95  # exponential decay per epoch after warm-up
-    patience: int = 5  # early stopping on validation loss
+    patience: int = 5  # early stopping on the selection metric (default: validation loss)
+    select_on: str = "val_loss"  # "val_loss" (lower is better) or "val_auc" (higher is better)
     seed: int = 1
     max_events_per_class: int | None = 20000
     e_min_MeV: float = 2.0

@@ -113,6 +113,8 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
     ckpt_path = out / "checkpoint.pt"
     if ckpt_path.exists() and not resume:
         raise TrainError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    if cfg.select_on not in ("val_loss", "val_auc"):
+        raise TrainError(f"select_on must be val_loss or val_auc, not {cfg.select_on!r}")
     if not cfg.signal or not cfg.background:
         raise TrainError("need at least one --signal and one --background event file")
     out.mkdir(parents=True, exist_ok=True)
@@ -177,8 +179,12 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
         trained_s += dt
         log(f"epoch {epoch}: train {row['train_loss']:.4f}  val {vloss:.4f}  AUC {vauc:.4f}  "
             f"rej@90 {vrej:.3f}  ({n / dt:.0f} ev/s)")
-        if vloss < best_val - 1e-6:
-            best_val, bad_epochs = vloss, 0
+        # selection metric as "lower is better"; val_auc is an option because in the first
+        # epochs batch-norm running statistics can make the validation loss swing while the
+        # ranking (AUC) already improves
+        metric = vloss if cfg.select_on == "val_loss" else -vauc
+        if metric < best_val - 1e-6:
+            best_val, bad_epochs = metric, 0
             atomic_torch_save(model.state_dict(), out / "model.pt")
         else:
             bad_epochs += 1
@@ -197,11 +203,12 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
         "run_config": cfg.to_dict(), "model_config": model.cfg.to_dict(), "params": n_params,
         "representation": data["representation"], "n_train": data["n"]["train"], "n_val": data["n"]["val"],
         "n_test": data["n"]["test"], "epochs_done": len(history), "stopped": stopped,
-        "best_val_loss": best_val, "train_seconds": trained_s, "wall_seconds_this_call": time.perf_counter() - t_start,
+        "selected_on": cfg.select_on, "best_selection_metric": best_val, "train_seconds": trained_s, "wall_seconds_this_call": time.perf_counter() - t_start,
         "data_files": {"signal": cfg.signal, "background": cfg.background},
     }
     if history:
-        best = min(history, key=lambda h: h["val_loss"])
+        key = (lambda h: h["val_loss"]) if cfg.select_on == "val_loss" else (lambda h: -h["val_auc"])
+        best = min(history, key=key)
         summary.update(best_epoch=best["epoch"], best_val_auc=best["val_auc"],
                        best_val_rejection_at_90=best["val_rejection_at_90"])
     atomic_write_bytes(out / "run.json", json.dumps(summary, indent=2).encode())
