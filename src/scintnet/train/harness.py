@@ -153,7 +153,8 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
         model.train()
         t0 = time.perf_counter()
         tot, n = 0.0, 0
-        bar = tqdm(loaders["train"], desc=f"epoch {epoch}", unit="batch", leave=False, disable=not progress)
+        bar = tqdm(loaders["train"], desc=f"epoch {epoch}", unit="batch", leave=False,
+                   disable=None if progress else True)  # None: no bar when not on a terminal
         for inputs, y in bar:
             x = {k: v.to(device) for k, v in inputs.items()}
             y = y.to(device)
