@@ -103,6 +103,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         data: list[str] = typer.Option(..., "--data", help="event files: one Xe136_0vbb file + background files"),
         out: Optional[Path] = typer.Option(None, "--out", help="output folder (default RUN/eval)"),
         r_max_mm: Optional[float] = typer.Option(None, "--r-max-mm", help="override the fiducial radius"),
+        signal_source: Optional[str] = typer.Option(None, "--signal-source", help="signal source name (default: the 0nbb file)"),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """ROC, AUC, rejection at 90 % signal acceptance per source; plots and scores.h5."""
@@ -117,7 +118,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
                 res = evaluate_bootstrap(run, boots, data, out, r_max_mm)
             else:
-                res = evaluate_run(run, data, out, r_max_mm=r_max_mm)
+                res = evaluate_run(run, data, out, r_max_mm=r_max_mm, signal_source=signal_source)
         except (TrainError, EventFileError, ValueError) as exc:
             _fail(str(exc))
         if as_json:

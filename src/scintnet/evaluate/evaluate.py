@@ -46,15 +46,18 @@ def score_events(model: torch.nn.Module, rep, events, batch_size: int = 256) -> 
 
 
 def evaluate_run(run_dir: str | Path, data: list[str], out_dir: str | Path | None = None, n_boot: int = 200,
-                 r_max_mm: float | None = None, plots: bool = True) -> dict[str, Any]:
+                 r_max_mm: float | None = None, plots: bool = True, signal_source: str | None = None,
+                 e_range_MeV: tuple[float, float] | None = None) -> dict[str, Any]:
+    """Score ``data`` with a trained run.  The signal is the source with label 1 (0nbb), or
+    ``signal_source`` when given (e.g. an excited-state 2nbb file in the paper's sec. VI study)."""
     from ..features.dataset import Selection, load_event_set
 
     run_dir = Path(run_dir)
     model, meta = load_trained(run_dir)
     rc = meta["run_config"]
     rep = representation_for(model)
-    sel = Selection(e_min_MeV=rc["e_min_MeV"], e_max_MeV=rc["e_max_MeV"],
-                    r_max_mm=rc["r_max_mm"] if r_max_mm is None else r_max_mm)
+    e_lo, e_hi = (rc["e_min_MeV"], rc["e_max_MeV"]) if e_range_MeV is None else e_range_MeV
+    sel = Selection(e_min_MeV=e_lo, e_max_MeV=e_hi, r_max_mm=rc["r_max_mm"] if r_max_mm is None else r_max_mm)
     per: dict[str, dict[str, Any]] = {}
     for path in data:
         name = source_label(path)
@@ -69,7 +72,10 @@ def evaluate_run(run_dir: str | Path, data: list[str], out_dir: str | Path | Non
         d["radius"].append(np.linalg.norm(vtx, axis=1) if vtx is not None else np.full(len(ev), np.nan))
         d["label"].append(np.asarray(ev.labels))
     scores = {k: {kk: (np.concatenate(v) if v else None) for kk, v in d.items()} for k, d in per.items()}
-    sig_names = [k for k, d in scores.items() if d["label"].size and np.all(d["label"] == 1)]
+    if signal_source is not None:
+        sig_names = [k for k in scores if k == signal_source]
+    else:
+        sig_names = [k for k, d in scores.items() if d["label"].size and np.all(d["label"] == 1)]
     if len(sig_names) != 1:
         raise ValueError(f"evaluate needs exactly one signal ({SIGNAL_SOURCE}) source among --data, got {sig_names}")
     signal_name = sig_names[0]
