@@ -75,7 +75,7 @@ def test_mean_energy_vs_ensdf(nuclide, kind, level):
 def _betashape_mean(member: str) -> float:
     spec = find_spec("tdcrpy")
     if spec is None:
-        pytest.skip("tdcrpy not installed")
+        pytest.skip("BetaShape cross-check needs tdcrpy (extra scintnet[nucdata]; make test / CI install it)")
     z = Path(list(spec.submodule_search_locations)[0]) / "decayData" / "All-nuclides_BetaShape.zip"
     with zipfile.ZipFile(z) as zf:
         lines = io.TextIOWrapper(zf.open(member)).read().splitlines()

@@ -135,7 +135,7 @@ def test_ba136_deexcitation():
 @pytest.mark.nucdata
 @pytest.mark.parametrize("nuclide", ["Tl208", "C10"])
 def test_reextract_matches_shipped(nuclide, tmp_path):
-    pytest.importorskip("paceENSDF")
+    pytest.importorskip("paceENSDF", reason="re-extraction needs paceENSDF (extra scintnet[nucdata]; make test / CI install it)")
     import importlib.util
     from pathlib import Path
 

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 
-def _fail(msg: str) -> None:
-    from rich.console import Console
-
-    Console(stderr=True).print(f"[red]error:[/red] {' '.join(str(msg).split())}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
-
-
-def _json(d) -> None:
-    from . import _jsonable
-
-    sys.stdout.write(json.dumps(_jsonable(d), indent=2) + "\n")
+# shared helpers of the main CLI module (defined before the stages are registered)
+from . import _fail  # noqa: E402
+from . import _print_json as _json  # noqa: E402
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:

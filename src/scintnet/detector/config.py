@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -57,7 +57,6 @@ class Scintillator:
     group_velocity_spread: float = 0.0  # relative sigma of the photon group velocity (chromatic dispersion)
     ops_fraction: float = 0.5  # fraction of e+ forming ortho-positronium (~50 %, PRC 83, 015504)
     ops_lifetime_ns: float = 3.0  # o-Ps lifetime in LS (2.97 +- 0.04 ns, arXiv 1804.09456)
-    cherenkov: bool = False
 
 
 @dataclass(frozen=True)

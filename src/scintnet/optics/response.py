@@ -227,8 +227,6 @@ def _cum_weights(w) -> np.ndarray:
 def simulate_hits(deposits: Deposits, n_events: int, cfg: DetectorConfig, pmts: PMTArray,
                   seed: int) -> Hits:
     """PMT hits for ``n_events`` events from their (event-sorted) deposits."""
-    if cfg.scintillator.cherenkov:
-        raise NotImplementedError("Cherenkov light is not simulated yet; set scintillator.cherenkov=false")
     s = cfg.scintillator
     dep_offsets = np.searchsorted(deposits.event, np.arange(n_events + 1)).astype(np.int64)
     t_lo, t_hi = cfg.pmts.readout_window_ns

@@ -54,7 +54,7 @@ def parse_vertex(spec: str, geometry: Geometry) -> VertexSpec:
             x, y, z = (float(v) for v in s.split(":", 1)[1].split(","))
             return VertexSpec("point", point_mm=(x, y, z), name=s)
     except ValueError:
-        pass
+        pass  # malformed numbers: same error as an unknown kind, below
     raise ConfigError(
         f"bad vertex spec {spec!r}; use xels, film, ls, center, sphere:R, shell:R1:R2 or point:x,y,z (mm)"
     )
