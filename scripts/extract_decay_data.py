@@ -38,6 +38,8 @@ from typing import Any
 DEFAULT_NUCLIDES = [
     "Bi214", "Tl208", "C10", "Xe137", "I130", "I132", "I124", "I122", "Sb118", "Nb90",
     "Bi212", "Po212", "Po214", "K40", "Co60", "Ag110m",
+    # low-energy / film / LS-spallation backgrounds of the klz800-like fit model
+    "Bi210", "Kr85", "C11", "He6",
 ]
 # Daughter level schemes wanted on their own: name -> (data set parent, max level keV).
 LEVEL_SCHEMES = {"Ba136": ("La136", 1600.0)}

@@ -55,3 +55,17 @@ def test_pmt_layout_reproducible_and_uniform():
     # gray-disk areas reproduce the photocoverage
     cov = a.area_mm2.sum() / (4 * np.pi * cfg.geometry.pmt_radius_mm**2)
     assert cov == pytest.approx(0.34, rel=1e-9)
+
+
+def test_retired_field_in_old_files_is_tolerated():
+    """Event files written before the Cherenkov switch was removed stay readable (cherenkov = false)."""
+    import json
+
+    from scintnet.detector.config import ConfigError, config_from_json, load_config
+
+    d = json.loads(load_config("klz400-fast").to_json())
+    d["scintillator"]["cherenkov"] = False
+    assert config_from_json(json.dumps(d)) == load_config("klz400-fast")
+    d["scintillator"]["cherenkov"] = True
+    with pytest.raises(ConfigError, match="cherenkov"):
+        config_from_json(json.dumps(d))

@@ -108,9 +108,9 @@ class BinnedLikelihood:
         self.i_signal = names.index(signal)
         self.T, self.D = T, D
         self.has_morph = bool(nj) and bool(np.any(D))
-        # two contiguous layouts of D so both contractions are plain matrix products
-        self._Dj = np.ascontiguousarray(D.transpose(1, 0, 2).reshape(nj, len(components) * data.size))
-        self._Dk = np.ascontiguousarray(D.reshape(len(components), -1))
+        # D as one (K*nj, N) matrix: μ's morph part is (θ⊗α) @ G and both gradients come from one
+        # G @ w, so an evaluation reads G twice and never builds the (K, N) effective templates.
+        self._G = np.ascontiguousarray(D.reshape(len(components) * nj, data.size))
         self.eps = float(eps)
         # Gaussian constraints: index, centre (the auxiliary measurement), sigma
         self.c_idx = np.array([k for k, c in enumerate(components) if c.constraint is not None], int)
@@ -149,12 +149,18 @@ class BinnedLikelihood:
     def effective_templates(self, alpha: np.ndarray) -> np.ndarray:
         if not self.has_morph:
             return self.T
-        return self.T + (alpha @ self._Dj).reshape(self.T.shape)
+        return self.T + np.einsum("j,kji->ki", alpha, self.D)
+
+    def _mu(self, th: np.ndarray, al: np.ndarray) -> np.ndarray:
+        mu = th @ self.T
+        if self.has_morph:
+            mu += np.outer(th, al).ravel() @ self._G
+        return mu
 
     def expected(self, p: np.ndarray) -> np.ndarray:
         """Expected counts per (flattened) bin."""
         th, al = self._split(np.asarray(p, float))
-        return th @ self.effective_templates(al)
+        return self._mu(th, al)
 
     def component_counts(self, p: np.ndarray) -> np.ndarray:
         """Expected counts per component per bin, shape (n_components, *data shape)."""
@@ -185,10 +191,12 @@ class BinnedLikelihood:
             return self._cache[1], self._cache[2]
         k = len(self.rate_names)
         th, al = p[:k], p[k:]
-        E = self.effective_templates(al)
-        val, w = self._poisson(th @ E)
+        val, w = self._poisson(self._mu(th, al))
         g = np.empty_like(p)
-        g[:k] = E @ w
+        g[:k] = self.T @ w
+        if self.has_morph:
+            M = (self._G @ w).reshape(k, al.size)  # Σ_i D_kji w_i
+            g[:k] += M @ al
         if self.c_idx.size:
             r = (th[self.c_idx] - self.c_mean) / self.c_sig
             val += float(r @ r)
@@ -197,7 +205,7 @@ class BinnedLikelihood:
             val += float(al @ al)
             g[k:] = 2.0 * al
             if self.has_morph:
-                g[k:] += (th @ self._Dk).reshape(al.size, -1) @ w
+                g[k:] += th @ M
         self._cache = (key, val, g)
         return val, g
 

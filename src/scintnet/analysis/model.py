@@ -33,7 +33,9 @@ from .conversions import LN2, nuclei_per_kg
 from .likelihood import BinnedLikelihood, Component, LikelihoodError
 
 E_REF_MEV = 2.5  # pivot of the non-linearity nuisance
-UNITS = ("decays", "halflife_yr", "per_day", "roi_per_yr", "per_kt_day_above_5.5MeV")
+UNITS = ("decays", "halflife_yr", "per_day", "roi_per_yr", "per_kt_day_above_5.5MeV", "per_kt_day")
+NUISANCES = ("energy_scale", "energy_resolution", "energy_nonlinearity", "spallation_tag_efficiency",
+             "film_radius", "vertex_resolution")
 VERTICES = ("xels", "film", "ls")
 
 
@@ -55,9 +57,20 @@ class ComponentSpec:
 
 @dataclass(frozen=True)
 class Response:
+    """1σ of the shape nuisances (0 switches one off).
+
+    scale / resolution / non-linearity: relative energy response; tag_efficiency_sigma:
+    absolute uncertainty of the spallation-tag efficiency (moves spallation decays between the
+    datasets); film_radius_sigma_mm: balloon radius / position; vertex_res_sigma: relative
+    uncertainty of the vertex resolution (radial leakage between shells).
+    """
+
     scale_sigma: float = 0.005
     resolution_sigma: float = 0.05
     nonlinearity_sigma: float = 0.005
+    tag_efficiency_sigma: float = 0.0
+    film_radius_sigma_mm: float = 0.0
+    vertex_res_sigma: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -222,15 +235,19 @@ def smeared_energy_pdf(evis: np.ndarray, edges: np.ndarray, res_sqrtE: float, sc
     return np.diff(cdf, axis=1).sum(axis=0) / max(np.asarray(evis).size, 1)
 
 
-def radial_pdf(cfg: AnalysisConfig, vertex: str, n: int = 400_000, seed: int = 7) -> np.ndarray:
+def radial_pdf(cfg: AnalysisConfig, vertex: str, n: int = 400_000, seed: int = 7,
+               radius_shift_mm: float = 0.0, res_scale: float = 1.0) -> np.ndarray:
     """Fraction of decays reconstructed in each equal-volume shell (after the bottom cut).
 
     For "ls" (uniform everywhere) the fraction is per decay inside the fit sphere.
+    ``radius_shift_mm`` moves the balloon (film and XeLS vertices), ``res_scale`` scales the
+    vertex resolution; the same seed is used for every variation (common random numbers), so
+    finite differences are smooth.
     """
     rng = np.random.default_rng(np.random.SeedSequence([seed, VERTICES.index(vertex)]))
     u = rng.normal(size=(n, 3))
     u /= np.linalg.norm(u, axis=1)[:, None]
-    rb = cfg.xels_radius_mm
+    rb = cfg.xels_radius_mm + radius_shift_mm
     if vertex == "xels":
         r = rb * np.cbrt(rng.random(n))
     elif vertex == "film":
@@ -238,13 +255,28 @@ def radial_pdf(cfg: AnalysisConfig, vertex: str, n: int = 400_000, seed: int = 7
     else:  # uniform in a sphere slightly larger than the fit volume (leakage both ways)
         r_out = cfg.fit_radius_mm + 5 * cfg.vertex_res_mm
         r = r_out * np.cbrt(rng.random(n))
-    x = u * r[:, None] + cfg.vertex_res_mm * rng.normal(size=(n, 3))
+    x = u * r[:, None] + res_scale * cfg.vertex_res_mm * rng.normal(size=(n, 3))
     keep = np.ones(n, bool) if cfg.bottom_cut_z_mm is None else x[:, 2] >= cfg.bottom_cut_z_mm
     h, _ = np.histogram(np.linalg.norm(x[keep], axis=1), cfg.volume_edges_mm)
     frac = h / n
     if vertex == "ls":
         frac *= (cfg.fit_radius_mm + 5 * cfg.vertex_res_mm) ** 3 / cfg.fit_radius_mm**3
     return frac
+
+
+def _radial_terms(cfg: AnalysisConfig, vertex: str) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Nominal radial pdf and its derivatives at +-1 sigma of the film radius and the vertex resolution."""
+    rs = cfg.response
+    rad = radial_pdf(cfg, vertex)
+    d_film = np.zeros_like(rad)
+    if rs.film_radius_sigma_mm > 0 and vertex in ("film", "xels"):
+        d_film = 0.5 * (radial_pdf(cfg, vertex, radius_shift_mm=rs.film_radius_sigma_mm)
+                        - radial_pdf(cfg, vertex, radius_shift_mm=-rs.film_radius_sigma_mm))
+    d_res = np.zeros_like(rad)
+    if rs.vertex_res_sigma > 0:
+        d_res = 0.5 * (radial_pdf(cfg, vertex, res_scale=1 + rs.vertex_res_sigma)
+                       - radial_pdf(cfg, vertex, res_scale=1 - rs.vertex_res_sigma))
+    return rad, [d_film, d_res]
 
 
 @dataclass
@@ -278,11 +310,13 @@ def _decays(c: ComponentSpec, cfg: AnalysisConfig, n136: float, pdf_full: np.nda
         if roi <= 0:
             raise AnalysisConfigError(f"component {c.name!r}: no decays in the ROI, rate per ROI event undefined")
         return c.rate * cfg.livetime_yr / roi
+    m_kt = 4 / 3 * math.pi * (cfg.fit_radius_mm / 1e3) ** 3 * cfg.ls_density_g_cm3 * 1e-3
+    if c.unit == "per_kt_day":  # decays per kt of LS per day, in the fit sphere
+        return c.rate * m_kt * days
     # per kt day above 5.5 MeV, in the LS inside the fit sphere
     above = smeared_energy_pdf(evis, np.array([5.5, 1e3]), cfg.resolution_sqrtE)[0]
     if above <= 0:
         raise AnalysisConfigError(f"component {c.name!r}: no decays above 5.5 MeV in its template")
-    m_kt = 4 / 3 * math.pi * (cfg.fit_radius_mm / 1e3) ** 3 * cfg.ls_density_g_cm3 * 1e-3
     return c.rate * m_kt * days / above
 
 
@@ -318,15 +352,21 @@ def build_model(cfg: AnalysisConfig, detector_cfg=None, data: np.ndarray | str =
             dn = smeared_energy_pdf(evis, edges, cfg.resolution_sqrtE, **{kw: -sig})
             morph_e.append(0.5 * (up - dn))
         if c.vertex not in rad_cache:
-            rad_cache[c.vertex] = radial_pdf(cfg, c.vertex)
-        rad = rad_cache[c.vertex]
+            rad_cache[c.vertex] = _radial_terms(cfg, c.vertex)
+        rad, rad_morph = rad_cache[c.vertex]
         if len(cfg.datasets) == 2:
             f_tag = cfg.spallation_tag_efficiency if c.spallation else cfg.tagged_exposure
             ds = np.array([1 - f_tag, f_tag])
+            # the tag efficiency moves spallation decays between the datasets (exactly linear)
+            d_ds = rs.tag_efficiency_sigma * np.array([-1.0, 1.0]) if c.spallation else np.zeros(2)
         else:
             ds = np.array([1 - cfg.spallation_tag_efficiency if c.spallation else 1.0])
+            d_ds = -rs.tag_efficiency_sigma * np.ones(1) if c.spallation else np.zeros(1)
         tmpl = ds[:, None, None] * rad[None, :, None] * e0[None, None, :]
-        morph = np.stack([ds[:, None, None] * rad[None, :, None] * m[None, None, :] for m in morph_e])
+        morph = [ds[:, None, None] * rad[None, :, None] * m[None, None, :] for m in morph_e]
+        morph.append(d_ds[:, None, None] * rad[None, :, None] * e0[None, None, :])
+        morph += [ds[:, None, None] * m[None, :, None] * e0[None, None, :] for m in rad_morph]
+        morph = np.stack(morph)
         if score_pdfs is not None:
             if c.name not in score_pdfs:
                 raise LikelihoodError(f"no classifier-score template for background {c.name!r}")
@@ -344,8 +384,13 @@ def build_model(cfg: AnalysisConfig, detector_cfg=None, data: np.ndarray | str =
         info.efficiency[c.name] = float(tmpl.sum())
         info.roi_fraction[c.name] = float(smeared_energy_pdf(evis, np.array(cfg.roi_MeV), cfg.resolution_sqrtE)[0])
     shape = comps[0].template.shape
-    lik = BinnedLikelihood(np.zeros(shape), comps, cfg.signal, nuisances=["energy_scale", "energy_resolution",
-                                                                         "energy_nonlinearity"])
+    # nuisances with sigma 0 are dropped (their morph rows would be all zero)
+    sig = {"energy_scale": rs.scale_sigma, "energy_resolution": rs.resolution_sigma,
+           "energy_nonlinearity": rs.nonlinearity_sigma, "spallation_tag_efficiency": rs.tag_efficiency_sigma,
+           "film_radius": rs.film_radius_sigma_mm, "vertex_resolution": rs.vertex_res_sigma}
+    keep = [j for j, n in enumerate(NUISANCES) if sig[n] > 0]
+    comps = [dataclasses.replace(c, morph=c.morph[keep]) for c in comps]
+    lik = BinnedLikelihood(np.zeros(shape), comps, cfg.signal, nuisances=[NUISANCES[j] for j in keep])
     if isinstance(data, str):
         if data == "asimov":
             lik.set_data(lik.expected(lik.nominal()).reshape(shape))

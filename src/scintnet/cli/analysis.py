@@ -93,6 +93,12 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         bands: int = typer.Option(0, "--bands", min=0, help="background-only toys for the sensitivity bands"),
         bayes: bool = typer.Option(False, "--bayes", help="emcee posterior 90 % credible limit"),
         scan2d: bool = typer.Option(False, "--scan2d", help="2-D scan (0nbb, Xe spallation)"),
+        scores: Optional[list[Path]] = typer.Option(None, "--scores", help="runs/NAME or scores.h5 from "
+                                                    "`scintnet evaluate`: adds a classifier-score axis (repeatable)"),
+        score_bins: Optional[int] = typer.Option(None, "--score-bins", min=1, help="score bins, equal signal "
+                                                 "population (default 4)"),
+        score_map: Optional[list[str]] = typer.Option(None, "--score-map", help="COMPONENT=GROUP: take a "
+                                                      "component's scores from another evaluated group"),
         workers: int = typer.Option(1, "--workers", "-j", min=1),
         seed: int = typer.Option(1, "--seed"),
         plots: Optional[Path] = typer.Option(None, "--plots", help="directory for the figures"),
@@ -108,13 +114,34 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
         try:
             acfg = load_analysis_config(preset, config)
+            fit_opts = _fit_options(config)
+            score_files = [Path(x) for x in (scores or fit_opts.get("scores", []))]
+            smap = dict(fit_opts.get("score_map", {}))
+            for item in score_map or []:
+                if "=" not in item:
+                    _fail(f"--score-map {item!r} must look like COMPONENT=GROUP")
+                k, v = item.split("=", 1)
+                smap[k.strip()] = v.strip()
+            pdfs = None
+            score_info: dict = {}
+            if score_files:
+                from ..analysis.scores import read_score_groups, score_edges, score_pdfs
+
+                groups, sig_group = read_score_groups(score_files)
+                sig_group = acfg.signal if acfg.signal in groups else sig_group
+                if sig_group not in groups:
+                    _fail(f"the scores files hold no signal group ({acfg.signal!r}); evaluated: {', '.join(groups)}")
+                edges = score_edges(groups[sig_group], int(score_bins or fit_opts.get("score_bins", 4)))
+                pdfs, used = score_pdfs(acfg.active, groups, edges, smap)
+                score_info = {"files": [str(f) for f in score_files], "edges": edges[1:-1].tolist(),
+                              "groups": used, "pdfs": {k: v.tolist() for k, v in pdfs.items()}}
             d: object = data
             if data not in ("asimov",) and not data.startswith("toy:"):
                 p = Path(data)
                 if not p.exists():
                     _fail(f"data file {p} not found")
                 d = np.load(p)
-            lik, info = build_model(acfg, data=d, signal_decays=signal)
+            lik, info = build_model(acfg, data=d, signal_decays=signal, score_pdfs=pdfs)
             pr = lm.Profiler(lik)
             ul = pr.upper_limit()
             best = pr.best
@@ -129,6 +156,16 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                              "n_refits": pr.n_refits},
                    "signal_efficiency": eff, "exposure_kg_yr": info.exposure_kg_yr,
                    "expected_decays": info.expected_decays}
+            if pdfs is not None:
+                # the same data with the score axis summed out: what the classifier adds to the fit
+                lik0, _ = build_model(acfg, data=lik.n.reshape(lik.shape).sum(axis=-1), signal_decays=signal)
+                lik0.c_mean = lik.c_mean.copy()  # same auxiliary measurements as the toy
+                ul0 = lm.Profiler(lik0).upper_limit()
+                score_info["without_score_axis"] = {
+                    "upper_limit_decays": ul0,
+                    "halflife_yr": cv.halflife_from_counts(ul0, info.exposure_kg_yr, efficiency=eff)}
+                score_info["limit_gain"] = ul0 / ul if ul > 0 else None
+                res["score_axis"] = score_info
             grid = np.linspace(0, max(3 * ul, 5.0), 40)
             scan = pr.scan(grid)
             if fc_toys:
@@ -192,6 +229,23 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             _print_json(res)
         else:
             _print_tree(out, res)
+
+
+def _fit_options(config: Optional[Path]) -> dict:
+    """The optional [fit] table of an analysis TOML (scores, score_bins, score_map)."""
+    if config is None or not Path(config).exists():
+        return {}
+    import tomllib
+
+    opts = tomllib.loads(Path(config).read_text()).get("fit", {})
+    allowed = {"scores", "score_bins", "score_map"}
+    if set(opts) - allowed:
+        raise ValueError(f"[fit]: unknown option(s) {sorted(set(opts) - allowed)}; allowed: {sorted(allowed)}")
+    if isinstance(opts.get("scores"), str):
+        opts["scores"] = [opts["scores"]]
+    base = Path(config).parent
+    opts["scores"] = [str(p if Path(p).is_absolute() else base / p) for p in opts.get("scores", [])]
+    return opts
 
 
 def _print_tree(console, d: dict, indent: int = 0) -> None:

@@ -163,7 +163,27 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     return cls(**kwargs)
 
 
+# Fields that older scintnet versions wrote into event files, with the only value whose meaning
+# the current code reproduces: such files stay readable; any other value is refused.
+RETIRED_FIELDS: dict[str, dict[str, Any]] = {"scintillator": {"cherenkov": False}}
+
+
+def _drop_retired(data: dict[str, Any]) -> dict[str, Any]:
+    data = dict(data)
+    for section, retired in RETIRED_FIELDS.items():
+        if isinstance(data.get(section), dict):
+            sec = dict(data[section])
+            for k, ok in retired.items():
+                if k in sec:
+                    if sec[k] != ok:
+                        raise ConfigError(f"{section}.{k} = {sec[k]!r} is no longer supported (only {ok!r})")
+                    del sec[k]
+            data[section] = sec
+    return data
+
+
 def config_from_dict(data: dict[str, Any]) -> DetectorConfig:
+    data = _drop_retired(data)
     try:
         geo = dict(data["geometry"])
         regions = tuple(_build(Region, r, "geometry.regions") for r in geo.pop("regions"))

@@ -19,7 +19,8 @@ from .particles import ALPHA, ELECTRON, GAMMA, POSITRON, Primaries
 SIGNAL_SOURCES = {"Xe136_0vbb"}
 
 # Decays from the ENSDF table that scintnet names explicitly (others in the table also work).
-DECAY_SOURCES = ("Bi214", "Tl208", "C10", "Xe137", "I130", "I132", "I124", "I122", "Sb118", "Nb90")
+DECAY_SOURCES = ("Bi214", "Tl208", "C10", "Xe137", "I130", "I132", "I124", "I122", "Sb118", "Nb90",
+                 "K40", "Co60", "Ag110m", "Bi212", "Bi210", "Kr85", "C11", "He6")
 GUNS = {"electron": ELECTRON, "gamma": GAMMA, "positron": POSITRON, "alpha": ALPHA}
 
 DESCRIPTIONS = {
@@ -40,6 +41,14 @@ DESCRIPTIONS = {
     "I122": "122I long-lived Xe spallation product",
     "Sb118": "118Sb long-lived Xe spallation product",
     "Nb90": "90Nb long-lived Xe spallation product",
+    "K40": "40K beta- (89 %) / EC with the 1461 keV gamma (11 %)",
+    "Co60": "60Co beta- with the 1173 + 1332 keV gamma cascade",
+    "Ag110m": "110mAg beta- with its gamma cascade (Fukushima fallout in KamLAND-Zen 400)",
+    "Bi212": "212Bi beta- (64 %) / alpha (36 %) (232Th chain)",
+    "Bi210": "210Bi beta- (Q = 1162 keV, 222Rn daughter)",
+    "Kr85": "85Kr beta- (Q = 687 keV)",
+    "C11": "11C beta+ (Q_EC = 1982 keV; carbon spallation)",
+    "He6": "6He beta- (Q = 3505 keV; carbon spallation)",
     "electron": "electron gun (needs --energy)",
     "gamma": "gamma gun (needs --energy)",
     "positron": "positron gun (kinetic energy --energy; annihilation gammas added by transport)",
