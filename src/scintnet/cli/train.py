@@ -22,7 +22,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     @app.command()
     def train(
         out: Path = typer.Option(..., "--out", "-o", help="run directory"),
-        model: str = typer.Option("kamnet", "--model", "-m", help="kamnet | cnn | lstm | particlenet | part | rotinv"),
+        model: str = typer.Option("kamnet", "--model", "-m", help="kamnet | cnn | lstm | particlenet | part | rotinv | deepsphere"),
         preset: str = typer.Option("cpu", "--preset", help="model preset: cpu | paper | tiny"),
         signal: Optional[list[str]] = typer.Option(None, "--signal", help="signal event file(s) (0nbb)"),
         background: Optional[list[str]] = typer.Option(None, "--background", help="background event file(s)"),

@@ -6,6 +6,7 @@ from typing import Any
 
 from torch import nn
 
+from .deepsphere import DEEPSPHERE_PRESETS, DeepSphereNet
 from .baselines import CNN_PRESETS, LSTM_PRESETS, ConventionalCNN, TimeLSTM
 from .kamnet import KAMNET_PRESETS, KamNet
 from .pointcloud import PARTICLENET_PRESETS, PART_PRESETS, ROTINV_PRESETS, ParTHits, ParticleNetHits, RotInvHits
@@ -18,6 +19,8 @@ MODELS: dict[str, tuple[type, dict[str, Any]]] = {
     "particlenet": (ParticleNetHits, PARTICLENET_PRESETS),
     "part": (ParTHits, PART_PRESETS),
     "rotinv": (RotInvHits, ROTINV_PRESETS),
+    # spherical graph CNN with a time axis (DeepSphere-style)
+    "deepsphere": (DeepSphereNet, DEEPSPHERE_PRESETS),
 }
 
 
