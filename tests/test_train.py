@@ -87,3 +87,28 @@ def test_onnx_export_matches_torch(files, tmp_path):
     res = export_onnx(tmp_path / "run", tmp_path / "m.onnx", [files["sig_test"], files["alpha_test"]], n_check=64)
     assert (tmp_path / "m.onnx").exists() and res["n_events_checked"] == 64
     assert res["max_abs_diff_score"] < 1e-4
+
+
+def test_pressure_map_over_qe_and_coverage(files, tmp_path):
+    """Trained model scored over a (QE, coverage) grid; the grid's files really change the light collection."""
+    from scintnet.evaluate.pressure import pressure_map
+    from scintnet.io.store import EventFile
+
+    train_run(_cfg(files, epochs=1), tmp_path / "run", progress=False, log=lambda m: None)
+    logs: list[str] = []
+    res = pressure_map([tmp_path / "run"], qe=(0.12, 0.24), coverage=(0.22,), events=120,
+                       out_dir=tmp_path / "pm", n_boot=20, log=logs.append)
+    (name, m), = res["models"].items()
+    assert np.asarray(m["rejection_at_90"]).shape == (2, 1) and (tmp_path / "pm" / "pressure_map.png").exists()
+    assert sum("simulating" in s for s in logs) == 4
+    # photoelectrons scale with QE x coverage: twice the QE, ~twice the hits (few multi-p.e. PMTs at 2.5 MeV)
+    nhit = []
+    for q in (0.12, 0.24):
+        with EventFile(tmp_path / "pm" / "data" / f"Xe136_0vbb_qe{q:.3f}_cov0.220_n120_s100.h5") as f:
+            c = f.read(0, None)
+            nhit.append(np.mean(np.diff(c.hit_offsets)))
+    assert 1.7 < nhit[1] / nhit[0] < 2.1
+    logs.clear()
+    pressure_map([tmp_path / "run"], qe=(0.12, 0.24), coverage=(0.22,), events=120, out_dir=tmp_path / "pm",
+                 n_boot=20, plots=False, log=logs.append)
+    assert not any("simulating" in s for s in logs)  # files are reused

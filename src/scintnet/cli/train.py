@@ -18,6 +18,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     _register_bench(bench_app)
     _register_export(app)
     _register_report(app)
+    _register_pressure(app)
 
     @app.command()
     def train(
@@ -177,6 +178,41 @@ def _register_export(app: typer.Typer) -> None:
         else:
             typer.echo(f"wrote {res['onnx']}: max |score(onnxruntime) - score(torch)| = {res['max_abs_diff_score']:.2e} "
                        f"on {res['n_events_checked']} events; onnxruntime {res['onnxruntime_events_per_s']:.0f} events/s")
+
+
+def _register_pressure(app: typer.Typer) -> None:
+    @app.command("pressure-map")
+    def pressure_map_cmd(
+        runs: list[Path] = typer.Argument(..., help="trained run directories (trained at the nominal setting)"),
+        preset: str = typer.Option("klz400-fast", "--preset", help="detector preset whose gray-disk PMTs are varied"),
+        qe: Optional[list[float]] = typer.Option(None, "--qe", help="quantum efficiencies (default 0.16 0.23 0.30)"),
+        coverage: Optional[list[float]] = typer.Option(None, "--coverage", help="photocoverages (default 0.15 0.22 0.29)"),
+        signal: str = typer.Option("Xe136_0vbb", "--signal"),
+        background: str = typer.Option("C10", "--background"),
+        events: int = typer.Option(3000, "--events", min=100, help="events simulated per setting and class"),
+        seed: int = typer.Option(100, "--seed"),
+        workers: int = typer.Option(1, "--workers", "-j", min=1),
+        out: Path = typer.Option(Path("out/pressure"), "--out"),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Robustness: rejection of trained models over a (QE, photocoverage) grid (paper Fig. 3)."""
+        from ..evaluate.pressure import pressure_map
+        from ..io.store import EventFileError
+        from ..train.harness import TrainError
+
+        for q in (qe or []) + (coverage or []):
+            if not 0 < q <= 1:
+                _fail(f"QE and photocoverage must be in (0, 1], got {q}")
+        try:
+            res = pressure_map([str(r) for r in runs], preset, tuple(qe or (0.16, 0.23, 0.30)),
+                               tuple(coverage or (0.15, 0.22, 0.29)), signal, background, events, out, seed, workers,
+                               log=(lambda m: None) if as_json else typer.echo)
+        except (TrainError, EventFileError, ValueError) as exc:
+            _fail(str(exc))
+        if as_json:
+            _json(res)
+        else:
+            typer.echo(f"wrote {out / 'pressure_map.json'} and {res.get('plot')}")
 
 
 def _register_report(app: typer.Typer) -> None:
