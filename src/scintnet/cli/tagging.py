@@ -41,6 +41,40 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             out.print(f"wrote {res['n_events']} events and {res['n_muons']} muons ({days:g} days) to {out_path} "
                       f"in {res['seconds']:.1f} s", highlight=False)
 
+    @app.command("tag-pid")
+    def tag_pid(
+        out_dir: Path = typer.Option(Path("out/pid"), "--out", "-o", help="folder for data, run, JSON and plot"),
+        preset: str = typer.Option("klz800", "--preset", help="tagging preset ([pid] table)"),
+        config: Optional[Path] = typer.Option(None, "--config", help="tagging TOML file"),
+        events: Optional[int] = typer.Option(None, "--events", min=100, help="training events per class"),
+        max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="training time limit"),
+        workers: int = typer.Option(1, "--workers", "-j", min=1),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Positron vs gamma PID with a graph network on PMT hits (simulate, train, evaluate; resumable)."""
+        from dataclasses import replace
+
+        from ..tagging.config import TagConfigError, load_tag_config
+        from ..tagging.pid import run_pid
+        from ..train.harness import TrainError
+
+        try:
+            pc = load_tag_config(preset, config).pid
+            if events is not None:
+                pc = replace(pc, events_per_class=events)
+            if max_minutes is not None:
+                pc = replace(pc, max_minutes=max_minutes)
+            log = (lambda m: err.print(f"[dim]{m}[/dim]")) if not as_json else (lambda m: None)
+            res = run_pid(pc, out_dir, workers, progress=not as_json, log=log)
+        except (TagConfigError, TrainError, ValueError) as exc:
+            _fail(str(exc))
+        if as_json:
+            _print_json(res)
+        else:
+            out.print(f"e+/gamma PID ({res['model']}): AUC {res['auc']:.3f}, balanced accuracy "
+                      f"{100 * res['balanced_accuracy']:.1f} %, gamma rejection at 90 % e+ efficiency "
+                      f"{100 * res['gamma_rejection_at_90_positron_eff']:.1f} %; plot {res['plot']}", highlight=False)
+
     @app.command()
     def tag(
         path: Path = typer.Argument(..., help="stream file from `scintnet stream`"),

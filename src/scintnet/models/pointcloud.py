@@ -104,6 +104,9 @@ PARTICLENET_PRESETS = {
     "paper": ParticleNetConfig(),
     "cpu": ParticleNetConfig(max_hits=512, k=12, blocks=((32, 32), (48, 48)), fc=64, dropout=0.05),
     "tiny": ParticleNetConfig(max_hits=32, k=4, blocks=((8, 8), (8,)), fc=8, dropout=0.0),
+    # positron vs gamma PID (scintnet.tagging.pid): the earliest 192 hits carry the topology and
+    # the o-Ps delay of the annihilation light; 8 neighbours keep it ~3x cheaper than "cpu"
+    "pid": ParticleNetConfig(max_hits=192, k=8, blocks=((32, 32), (48, 48)), fc=64, dropout=0.05),
 }
 PART_PRESETS = {
     "paper": ParTConfig(),

@@ -37,13 +37,19 @@ class CoincidenceConfig:
 
 @dataclass(frozen=True)
 class PIDConfig:
-    energy_MeV: float
+    """Positron vs gamma PID (talk 001): guns at equal visible energy, a graph network on PMT hits."""
+
+    energy_MeV: float  # gamma energy
     positron_kinetic_MeV: float
-    events_per_class: int
-    max_hits: int
-    k_neighbours: int
-    epochs: int
-    seed: int
+    events_per_class: int  # training events per class (the test set is half as large, independent seeds)
+    model: str = "particlenet"
+    model_preset: str = "pid"
+    epochs: int = 6
+    max_minutes: float = 15.0
+    vertex: str = "sphere:1570"
+    e_window_MeV: tuple[float, float] = (1.7, 2.7)
+    detector_preset: str = "klz800"
+    seed: int = 5
 
 
 @dataclass(frozen=True)
@@ -67,7 +73,9 @@ def load_tag_config(preset: str = "klz800", path: str | Path | None = None) -> T
         d = tomllib.loads(text)
         c = dict(d["coincidence"])
         c["delayed_MeV"] = tuple(c["delayed_MeV"])
-        return TagConfig(d["name"], SpallationTagConfig(**d["spallation"]), CoincidenceConfig(**c),
-                         PIDConfig(**d["pid"]))
+        p = dict(d["pid"])
+        if "e_window_MeV" in p:
+            p["e_window_MeV"] = tuple(p["e_window_MeV"])
+        return TagConfig(d["name"], SpallationTagConfig(**d["spallation"]), CoincidenceConfig(**c), PIDConfig(**p))
     except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
         raise TagConfigError(f"bad tagging config: {' '.join(str(exc).split())[:200]}") from None
