@@ -54,6 +54,25 @@ class EventChunk:
         a, b = self.hit_offsets[i], self.hit_offsets[i + 1]
         return self.hit_pmt[a:b], self.hit_time_ns[a:b], self.hit_charge_pe[a:b]
 
+    def take(self, idx: np.ndarray) -> "EventChunk":
+        """The events ``idx`` (in that order) with their hits, deposits and primaries."""
+        idx = np.asarray(idx, np.int64)
+
+        def ragged(off: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            n = off[idx + 1] - off[idx]
+            new = np.concatenate([[0], np.cumsum(n)]).astype(np.int64)
+            rows = np.repeat(off[idx] - new[:-1], n) + np.arange(new[-1])
+            return new, rows
+
+        ho, h = ragged(self.hit_offsets)
+        do, d = ragged(self.dep_offsets) if self.dep_offsets.size == self.n_events + 1 else (np.zeros(idx.size + 1, np.int64), np.zeros(0, np.int64))
+        po, p = ragged(self.prim_offsets) if self.prim_offsets.size == self.n_events + 1 else (np.zeros(idx.size + 1, np.int64), np.zeros(0, np.int64))
+        return EventChunk(
+            ho, self.hit_pmt[h], self.hit_time_ns[h], self.hit_charge_pe[h], self.vertex_mm[idx], self.edep_MeV[idx],
+            self.evis_MeV[idx], self.npe[idx], self.label[idx],
+            do, self.dep_pos_mm[d], self.dep_t_ns[d], self.dep_edep_MeV[d], self.dep_evis_MeV[d], self.dep_ptype[d],
+            po, self.prim_ptype[p], self.prim_energy_MeV[p], self.prim_t_ns[p])
+
     def total_charge(self) -> np.ndarray:
         """Summed charge per event in p.e. (float64)."""
         q = np.concatenate([[0.0], np.cumsum(self.hit_charge_pe, dtype=np.float64)])
