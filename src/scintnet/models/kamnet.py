@@ -52,6 +52,10 @@ KAMNET_PRESETS = {
     # minutes on 2 cores (measured with `scintnet bench models`)
     "cpu": KamNetConfig(n_t=12, n_theta=12, n_phi=12, hidden=(4, 8), kernels=(3, 3), sph_channels=(8, 12, 16, 24),
                         fc_max=96, dropout_fc=0.05, dropout_sph=0.1),
+    # the largest KamNet that trains to convergence in ~30 minutes on 2 cores (issue 7's
+    # reference): the CPU map (14 x 16 x 16, b = 8) and twice the cpu preset's widths
+    "large": KamNetConfig(n_t=14, n_theta=16, n_phi=16, hidden=(8, 16), kernels=(3, 3), sph_channels=(16, 24, 32, 48),
+                          fc_max=192, dropout_fc=0.05, dropout_sph=0.1),
     # tiny: for tests only
     "tiny": KamNetConfig(n_t=6, n_theta=8, n_phi=8, hidden=(3, 4), kernels=(3, 3), sph_channels=(4, 4, 6, 6),
                          fc_max=80, dropout_fc=0.0, dropout_sph=0.0),
