@@ -221,7 +221,7 @@ class BinnedLikelihood:
         k = len(self.rate_names)
         th, al = P[:, :k], P[:, k:]
         if self.has_morph:
-            mu = np.einsum("wk,ki->wi", th, self.T) + np.einsum("wk,wj,kji->wi", th, al, self.D)
+            mu = th @ self.T + (th[:, :, None] * al[:, None, :]).reshape(len(P), -1) @ self._G
         else:
             mu = th @ self.T
         n, e = self.n, self.eps

@@ -306,7 +306,7 @@ def sensitivity_bands(lik: BinnedLikelihood, n_toys: int = 200, cl: float = 0.9,
 
 
 # --- Bayesian ----------------------------------------------------------------------------
-def bayesian_upper_limit(lik: BinnedLikelihood, cl: float = 0.9, n_walkers: int = 32, n_steps: int = 3000,
+def bayesian_upper_limit(lik: BinnedLikelihood, cl: float = 0.9, n_walkers: int | None = None, n_steps: int = 3000,
                          burn: int = 500, seed: int = 0) -> dict:
     """Marginal posterior cl-quantile of the signal (flat priors on all rates ≥ 0; the Gaussian
     constraints act as priors), sampled with emcee's affine-invariant ensemble."""
@@ -315,6 +315,8 @@ def bayesian_upper_limit(lik: BinnedLikelihood, cl: float = 0.9, n_walkers: int 
     best = lik.fit()
     p0 = best.array(lik.names)
     ndim = p0.size
+    # the stretch move needs at least twice as many walkers as dimensions
+    n_walkers = max(32, 2 * ndim + 2) if n_walkers is None else n_walkers
     k = len(lik.rate_names)
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 424242]))
     scale = np.where(np.arange(ndim) < k, np.maximum(np.sqrt(np.maximum(p0, 1.0)), 0.5), 0.2)
