@@ -19,6 +19,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     _register_export(app)
     _register_report(app)
     _register_pressure(app)
+    _register_compare(app)
 
     @app.command()
     def train(
@@ -213,6 +214,30 @@ def _register_pressure(app: typer.Typer) -> None:
             _json(res)
         else:
             typer.echo(f"wrote {out / 'pressure_map.json'} and {res.get('plot')}")
+
+
+def _register_compare(app: typer.Typer) -> None:
+    @app.command()
+    def compare(
+        run_a: Path = typer.Argument(..., help="evaluated run (or its scores.h5)"),
+        run_b: Path = typer.Argument(..., help="evaluated run on the same test files"),
+        background: Optional[str] = typer.Option(None, "--background", help="one background group (default: all)"),
+        n_boot: int = typer.Option(1000, "--n-boot", min=10),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Rejection and AUC difference of two runs with a paired bootstrap over the same test events."""
+        from ..evaluate.compare import paired_comparison
+
+        try:
+            res = paired_comparison(run_a, run_b, background, n_boot)
+        except (FileNotFoundError, ValueError, KeyError) as exc:
+            _fail(str(exc))
+        if as_json:
+            _json(res)
+        else:
+            typer.echo(f"rejection at 90 %: A {100 * res['rejection_a']:.1f} %, B {100 * res['rejection_b']:.1f} %, "
+                       f"A - B = {100 * res['rejection_diff']:.1f} +- {100 * res['rejection_diff_paired_std']:.1f} % "
+                       f"(paired bootstrap; A better in {100 * res['fraction_a_better']:.1f} % of resamples)")
 
 
 def _register_report(app: typer.Typer) -> None:
