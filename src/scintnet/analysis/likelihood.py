@@ -110,7 +110,11 @@ class BinnedLikelihood:
         self.has_morph = bool(nj) and bool(np.any(D))
         # D as one (K*nj, N) matrix: μ's morph part is (θ⊗α) @ G and both gradients come from one
         # G @ w, so an evaluation reads G twice and never builds the (K, N) effective templates.
-        self._G = np.ascontiguousarray(D.reshape(len(components) * nj, data.size))
+        # Only the (component, nuisance) rows that are not identically zero are kept (e.g. the
+        # tag-efficiency nuisance touches only spallation components).
+        G = D.reshape(len(components) * nj, data.size)
+        self._gi = np.flatnonzero(np.abs(G).max(axis=1) > 0) if G.size else np.zeros(0, int)
+        self._G = np.ascontiguousarray(G[self._gi])
         self.eps = float(eps)
         # Gaussian constraints: index, centre (the auxiliary measurement), sigma
         self.c_idx = np.array([k for k, c in enumerate(components) if c.constraint is not None], int)
@@ -154,7 +158,7 @@ class BinnedLikelihood:
     def _mu(self, th: np.ndarray, al: np.ndarray) -> np.ndarray:
         mu = th @ self.T
         if self.has_morph:
-            mu += np.outer(th, al).ravel() @ self._G
+            mu += np.outer(th, al).ravel()[self._gi] @ self._G
         return mu
 
     def expected(self, p: np.ndarray) -> np.ndarray:
@@ -195,7 +199,9 @@ class BinnedLikelihood:
         g = np.empty_like(p)
         g[:k] = self.T @ w
         if self.has_morph:
-            M = (self._G @ w).reshape(k, al.size)  # Σ_i D_kji w_i
+            M = np.zeros(k * al.size)
+            M[self._gi] = self._G @ w
+            M = M.reshape(k, al.size)  # Σ_i D_kji w_i
             g[:k] += M @ al
         if self.c_idx.size:
             r = (th[self.c_idx] - self.c_mean) / self.c_sig
@@ -221,7 +227,7 @@ class BinnedLikelihood:
         k = len(self.rate_names)
         th, al = P[:, :k], P[:, k:]
         if self.has_morph:
-            mu = th @ self.T + (th[:, :, None] * al[:, None, :]).reshape(len(P), -1) @ self._G
+            mu = th @ self.T + (th[:, :, None] * al[:, None, :]).reshape(len(P), -1)[:, self._gi] @ self._G
         else:
             mu = th @ self.T
         n, e = self.n, self.eps
