@@ -119,8 +119,6 @@ def plot_pressure_map(res: dict, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .plots import _save
-
     models = list(res["models"])
     fig, axes = plt.subplots(1, len(models), figsize=(3.6 * len(models), 3.4), squeeze=False)
     qe, cov = res["qe"], res["coverage"]
@@ -139,4 +137,6 @@ def plot_pressure_map(res: dict, path: Path) -> Path:
         ax.set_ylabel("QE [%]")
         ax.set_title(name, fontsize=8)
     fig.colorbar(im, ax=axes[0].tolist(), label=f"{res['background']} rejection at 90 % acceptance [%]")
-    return _save(fig, path)
+    fig.savefig(path, dpi=130, bbox_inches="tight")  # colorbar spans the axes: no tight_layout
+    plt.close(fig)
+    return str(path)
