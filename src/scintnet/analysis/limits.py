@@ -15,9 +15,15 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import brentq
 from scipy.stats import chi2 as chi2_dist
+from threadpoolctl import threadpool_limits
 
 from ..executor import get_executor
 from .likelihood import BinnedLikelihood, FitResult, LikelihoodError
+
+# The fits work on ~24 × 2,000 matrices: a multi-threaded BLAS only adds synchronisation (and
+# oversubscribes the cores when toys run in parallel processes), so the entry points below run
+# with one BLAS thread — 4–6× faster fits on a loaded 2-core machine.
+one_blas_thread = threadpool_limits.wrap(limits=1, user_api="blas")
 
 
 def wilks_threshold(cl: float = 0.9, one_sided: bool = False) -> float:
@@ -77,6 +83,7 @@ class Profiler:
         return float(brentq(f, lo, hi, xtol=1e-4 * max(1.0, hi), rtol=1e-6))
 
 
+@one_blas_thread
 def profile_scan(lik: BinnedLikelihood, grid: np.ndarray) -> dict:
     pr = Profiler(lik)
     d = pr.scan(np.asarray(grid, float))
@@ -84,6 +91,7 @@ def profile_scan(lik: BinnedLikelihood, grid: np.ndarray) -> dict:
             "chi2_min": pr.best.chi2, "n_refits": pr.n_refits, "n_failed": pr.n_failed}
 
 
+@one_blas_thread
 def wilks_upper_limit(lik: BinnedLikelihood, cl: float = 0.9) -> dict:
     """90 % C.L. limit where the profile Δχ² crosses χ²₁(cl) = 2.706 (KamLAND-Zen's convention)."""
     pr = Profiler(lik)
@@ -92,6 +100,7 @@ def wilks_upper_limit(lik: BinnedLikelihood, cl: float = 0.9) -> dict:
             "n_refits": pr.n_refits, "n_failed": pr.n_failed, "best": pr.best.values}
 
 
+@one_blas_thread
 def scan_2d(lik: BinnedLikelihood, p1: str, grid1: np.ndarray, p2: str, grid2: np.ndarray) -> dict:
     """Δχ²(p1, p2) with every other parameter profiled (e.g. 0νββ vs Xe-spallation rate)."""
     for p in (p1, p2):
@@ -144,6 +153,7 @@ class _ToyTask:
     count: int
 
 
+@one_blas_thread
 def _run_toys(task: _ToyTask) -> tuple[np.ndarray, int]:
     lik = task.lik.copy()
     out = np.empty(task.count)
@@ -192,6 +202,7 @@ class FCResult:
                 "n_grid": int(self.grid.size), "n_failed_toys": int(self.n_failed.sum()), "cl": self.cl}
 
 
+@one_blas_thread
 def feldman_cousins(lik: BinnedLikelihood, grid: np.ndarray, n_toys: int = 1000, cl: float = 0.9,
                     seed: int = 0, workers: int = 1, chunk: int = 100, tie_tol: float = 1e-3) -> FCResult:
     """Neyman construction with likelihood-ratio ordering (Feldman & Cousins, PRD 57, 3873).
@@ -237,6 +248,7 @@ def _interval(grid: np.ndarray, diff: np.ndarray) -> tuple[float, float]:
     return ul, lo
 
 
+@one_blas_thread
 def coverage(lik: BinnedLikelihood, s_true: float, t_crit: float, n_toys: int = 500, seed: int = 1,
              workers: int = 1, truth: np.ndarray | None = None, chunk: int = 100) -> dict:
     """Fraction of pseudo-experiments at ``s_true`` whose interval contains it (Δχ²(s_true) ≤ t_crit).
@@ -264,6 +276,7 @@ class _ULTask:
     threshold: float
 
 
+@one_blas_thread
 def _run_uls(task: _ULTask) -> tuple[np.ndarray, int]:
     lik = task.lik.copy()
     out = np.empty(task.count)
@@ -283,6 +296,7 @@ def _run_uls(task: _ULTask) -> tuple[np.ndarray, int]:
     return out, nfail
 
 
+@one_blas_thread
 def sensitivity_bands(lik: BinnedLikelihood, n_toys: int = 200, cl: float = 0.9, seed: int = 0,
                       workers: int = 1, chunk: int = 25, truth: np.ndarray | None = None) -> dict:
     """Median and ±1σ/±2σ quantiles of the Wilks upper limit over background-only toys.
@@ -306,6 +320,7 @@ def sensitivity_bands(lik: BinnedLikelihood, n_toys: int = 200, cl: float = 0.9,
 
 
 # --- Bayesian ----------------------------------------------------------------------------
+@one_blas_thread
 def bayesian_upper_limit(lik: BinnedLikelihood, cl: float = 0.9, n_walkers: int | None = None, n_steps: int = 3000,
                          burn: int = 500, seed: int = 0) -> dict:
     """Marginal posterior cl-quantile of the signal (flat priors on all rates ≥ 0; the Gaussian

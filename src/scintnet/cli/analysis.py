@@ -219,12 +219,16 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         fc_points: int = typer.Option(50, "--fc-points", min=0),
         fc_toys: int = typer.Option(1000, "--fc-toys", min=0),
         workers: int = typer.Option(2, "--workers", "-j", min=1),
+        minimizer: str = typer.Option("newton", "--minimizer", help="newton (projected Newton) or minuit (MIGRAD)"),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """Time one fit and a Feldman-Cousins band on the klz800-like model."""
         from ..analysis.bench import bench_fit
+        from ..analysis.likelihood import MINIMIZERS
 
-        res = bench_fit(n_fits, fc_points, fc_toys, workers)
+        if minimizer not in MINIMIZERS:
+            raise typer.BadParameter(f"choose from {', '.join(MINIMIZERS)}", param_hint="--minimizer")
+        res = bench_fit(n_fits, fc_points, fc_toys, workers, method=minimizer)
         if as_json:
             _print_json(res)
         else:
