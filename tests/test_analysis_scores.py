@@ -101,3 +101,26 @@ def test_fit_cli_reads_scores_from_the_toml(tmp_path, monkeypatch):
     bad.write_text('preset = "klz800-like"\n[fit]\nscores = "scores.h5"\n')
     r = CliRunner().invoke(app, ["fit", str(bad), "--json"])
     assert r.exit_code != 0 and "no classifier scores for" in r.output
+
+
+def test_fit_cli_minimizers_agree(tmp_path, monkeypatch):
+    """`[fit] minimizer` and `--minimizer`: Newton and MIGRAD give the same Wilks limit."""
+    from typer.testing import CliRunner
+
+    from scintnet.cli import app
+
+    monkeypatch.setenv("SCINTNET_CACHE_DIR", str(tmp_path / "cache"))
+    toml = tmp_path / "a.toml"
+    toml.write_text('preset = "klz800-like"\nn_template_events = 3000\nn_volume_bins = 4\nn_energy_bins = 20\n'
+                    '[fit]\nminimizer = "minuit"\n')
+    r = CliRunner().invoke(app, ["fit", str(toml), "--data", "toy:2", "--json"])
+    assert r.exit_code == 0, r.output
+    mig = json.loads(r.output)
+    r = CliRunner().invoke(app, ["fit", str(toml), "--data", "toy:2", "--minimizer", "newton", "--json"])
+    assert r.exit_code == 0, r.output
+    new = json.loads(r.output)
+    assert (mig["fit"]["minimizer"], new["fit"]["minimizer"]) == ("minuit", "newton")
+    assert new["fit"]["chi2"] <= mig["fit"]["chi2"] + 1e-3
+    assert new["wilks"]["upper_limit_decays"] == pytest.approx(mig["wilks"]["upper_limit_decays"], rel=2e-3)
+    r = CliRunner().invoke(app, ["fit", str(toml), "--minimizer", "lbfgs", "--json"])
+    assert r.exit_code != 0 and "unknown" in r.output

@@ -101,6 +101,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                                                       "component's scores from another evaluated group"),
         workers: int = typer.Option(1, "--workers", "-j", min=1),
         seed: int = typer.Option(1, "--seed"),
+        minimizer: Optional[str] = typer.Option(None, "--minimizer", help="newton (default: projected Newton, "
+                                                "MIGRAD fallback) or minuit (MIGRAD only)"),
         plots: Optional[Path] = typer.Option(None, "--plots", help="directory for the figures"),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
@@ -109,12 +111,18 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
         from ..analysis import conversions as cv
         from ..analysis import limits as lm
-        from ..analysis.likelihood import LikelihoodError
+        from threadpoolctl import threadpool_limits
+
+        from ..analysis.likelihood import MINIMIZERS, LikelihoodError
         from ..analysis.model import AnalysisConfigError, build_model, load_analysis_config
 
+        threadpool_limits(1, user_api="blas")  # small fit matrices: threads only cost (see analysis.limits)
         try:
             acfg = load_analysis_config(preset, config)
             fit_opts = _fit_options(config)
+            minimizer = minimizer or fit_opts.get("minimizer", "newton")
+            if minimizer not in MINIMIZERS:
+                _fail(f"minimizer {minimizer!r} is unknown; choose from {', '.join(MINIMIZERS)}")
             score_files = [Path(x) for x in (scores or fit_opts.get("scores", []))]
             smap = dict(fit_opts.get("score_map", {}))
             for item in score_map or []:
@@ -142,6 +150,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                     _fail(f"data file {p} not found")
                 d = np.load(p)
             lik, info = build_model(acfg, data=d, signal_decays=signal, score_pdfs=pdfs)
+            lik.minimizer = minimizer
             pr = lm.Profiler(lik)
             ul = pr.upper_limit()
             best = pr.best
@@ -151,7 +160,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             t_half = cv.halflife_from_counts(ul, info.exposure_kg_yr, efficiency=eff)
             lo, hi = cv.mbb_range(t_half)
             res = {"config": acfg.name, "shape": list(lik.shape), "n_parameters": len(lik.names),
-                   "fit": {"chi2": best.chi2, "valid": best.valid, "values": best.values},
+                   "fit": {"chi2": best.chi2, "valid": best.valid, "values": best.values, "minimizer": minimizer,
+                           "newton_fallbacks": lik.n_newton_fallbacks},
                    "wilks": {"upper_limit_decays": ul, "halflife_yr": t_half, "mbb_meV_min": lo, "mbb_meV_max": hi,
                              "n_refits": pr.n_refits},
                    "signal_efficiency": eff, "exposure_kg_yr": info.exposure_kg_yr,
@@ -160,6 +170,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                 # the same data with the score axis summed out: what the classifier adds to the fit
                 lik0, _ = build_model(acfg, data=lik.n.reshape(lik.shape).sum(axis=-1), signal_decays=signal)
                 lik0.c_mean = lik.c_mean.copy()  # same auxiliary measurements as the toy
+                lik0.minimizer = minimizer
                 ul0 = lm.Profiler(lik0).upper_limit()
                 score_info["without_score_axis"] = {
                     "upper_limit_decays": ul0,
@@ -236,13 +247,13 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
 
 def _fit_options(config: Optional[Path]) -> dict:
-    """The optional [fit] table of an analysis TOML (scores, score_bins, score_map)."""
+    """The optional [fit] table of an analysis TOML (scores, score_bins, score_map, minimizer)."""
     if config is None or not Path(config).exists():
         return {}
     import tomllib
 
     opts = tomllib.loads(Path(config).read_text()).get("fit", {})
-    allowed = {"scores", "score_bins", "score_map"}
+    allowed = {"scores", "score_bins", "score_map", "minimizer"}
     if set(opts) - allowed:
         raise ValueError(f"[fit]: unknown option(s) {sorted(set(opts) - allowed)}; allowed: {sorted(allowed)}")
     if isinstance(opts.get("scores"), str):
