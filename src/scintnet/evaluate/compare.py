@@ -30,14 +30,19 @@ def _load(path: str | Path) -> tuple[dict[str, np.ndarray], str]:
         return {k: np.asarray(g["score"], float) for k, g in f.items()}, sig
 
 
-def paired_comparison(run_a: str | Path, run_b: str | Path, background: str | None = None, n_boot: int = 1000,
-                      seed: int = 0, acceptance: float = 0.9) -> dict:
-    """Rejection at ``acceptance`` and AUC of A and B, their difference A − B with paired-bootstrap spread."""
+def paired_comparison(run_a: str | Path, run_b: str | Path, background: str | list[str] | None = None,
+                      n_boot: int = 1000, seed: int = 0, acceptance: float = 0.9) -> dict:
+    """Rejection at ``acceptance`` and AUC of A and B, their difference A − B with paired-bootstrap spread.
+
+    ``background``: one group, a list of groups pooled together, or None for every non-signal group."""
     a, sig_a = _load(run_a)
     b, sig_b = _load(run_b)
     if sig_a != sig_b:
         raise ValueError(f"different signal sources: {sig_a} vs {sig_b}")
-    bkgs = [k for k in a if k != sig_a] if background is None else [background]
+    if background is None:
+        bkgs = [k for k in a if k != sig_a]
+    else:
+        bkgs = [background] if isinstance(background, str) else list(background)
     for k in [sig_a, *bkgs]:
         if k not in b or k not in a:
             raise ValueError(f"group {k!r} missing in one of the score files")

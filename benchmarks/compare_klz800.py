@@ -1,0 +1,96 @@
+"""Issue 7 on `klz800`: the paper's Table I backgrounds for several trained runs, side by side.
+
+Every run must have been evaluated on the same XeLS test files (RUN/eval) and on the same film
+test files (RUN/eval_film, ``scintnet evaluate ... --r-max-mm 2500 --out RUN/eval_film``).
+For each background group — ²¹⁴Bi in the XeLS, ²¹⁴Bi on the film, the long-lived spallation
+products pooled (¹³⁰I, ¹³²I, ¹²⁴I, ¹²²I, ¹¹⁸Sb, ⁹⁰Nb), ¹⁰C, ¹³⁷Xe and ⁸B solar ν — it prints the
+rejection at 90 % 0νββ acceptance with the event-bootstrap spread, and the difference to the
+reference run with the paired-bootstrap spread (same test events, so the common test-sample
+fluctuation cancels).
+
+Usage:
+    python benchmarks/compare_klz800.py --ref out/b8/kamnet_cpu out/b8/kamnet_cpu out/b8/rotinv out/b8/deepsphere
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+GROUPS = {
+    "²¹⁴Bi XeLS": ("eval", ["Bi214"]),
+    "²¹⁴Bi film": ("eval_film", ["Bi214_film"]),
+    "long-lived spallation": ("eval", ["I130", "I132", "I124", "I122", "Sb118", "Nb90"]),
+    "¹⁰C": ("eval", ["C10"]),
+    "¹³⁷Xe": ("eval", ["Xe137"]),
+    "⁸B solar ν": ("eval", ["B8_solar"]),
+}
+
+
+def _rejection(run: Path, sub: str, groups: list[str], n_boot: int = 300) -> tuple[float, float, int]:
+    from scintnet.evaluate.compare import _load
+    from scintnet.evaluate.metrics import rejection_at_acceptance
+
+    sc, sig = _load(run / sub / "scores.h5")
+    s = sc[sig]
+    b = np.concatenate([sc[g] for g in groups if g in sc])
+    rng = np.random.default_rng(0)
+    boot = [rejection_at_acceptance(s[rng.integers(0, s.size, s.size)], b[rng.integers(0, b.size, b.size)])
+            for _ in range(n_boot)]
+    return rejection_at_acceptance(s, b), float(np.std(boot)), int(b.size)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("runs", nargs="+")
+    ap.add_argument("--ref", required=True)
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    from scintnet.evaluate.compare import paired_comparison
+
+    ref = Path(a.ref)
+    rows = []
+    for r in map(Path, a.runs):
+        meta = json.loads((r / "run.json").read_text())
+        row = {"run": str(r), "model": meta["run_config"]["model"], "preset": meta["run_config"]["preset"],
+               "params": meta["params"], "train_seconds": meta.get("train_seconds"), "groups": {}}
+        for name, (sub, groups) in GROUPS.items():
+            rej, sd, n = _rejection(r, sub, groups)
+            g = {"rejection_at_90": rej, "sd": sd, "n_events": n}
+            if r.resolve() != ref.resolve():
+                present = [x for x in groups if x in _groups(r / sub)]
+                c = paired_comparison(r / sub / "scores.h5", ref / sub / "scores.h5", present, n_boot=500)
+                g.update(diff=c["rejection_diff"], diff_sd=c["rejection_diff_paired_std"],
+                         fraction_better=c["fraction_a_better"])
+            row["groups"][name] = g
+        rows.append(row)
+    if a.json:
+        print(json.dumps(rows, indent=1))
+        return
+    print("| model:preset | " + " | ".join(GROUPS) + " |")
+    print("|---|" + "---|" * len(GROUPS))
+    for x in rows:
+        cells = []
+        for name in GROUPS:
+            g = x["groups"][name]
+            c = f"{100 * g['rejection_at_90']:.1f} ± {100 * g['sd']:.1f}"
+            if "diff" in g:
+                c += f" ({100 * g['diff']:+.1f} ± {100 * g['diff_sd']:.1f})"
+            cells.append(c)
+        print(f"| {x['model']}:{x['preset']} | " + " | ".join(cells) + " |")
+    print(f"\nrejection (%) at 90 % 0νββ acceptance ± event bootstrap; in brackets: paired difference to "
+          f"{ref} (same test events). Events per group: "
+          + ", ".join(f"{k} {v['n_events']}" for k, v in rows[0]["groups"].items()))
+
+
+def _groups(p: Path) -> list[str]:
+    from scintnet.evaluate.compare import _load
+
+    return list(_load(p / "scores.h5")[0])
+
+
+if __name__ == "__main__":
+    main()
