@@ -23,8 +23,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+")
     ap.add_argument("--ref", required=True, help="reference run for the paired differences")
+    ap.add_argument("--bench", help="`scintnet bench models --json` output: adds inference events/s per model")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
+    infer = {}
+    if a.bench:
+        for b in json.loads(Path(a.bench).read_text()):
+            if "infer_events_per_s" in b:
+                infer[(b["model"], b["preset"])] = b["infer_events_per_s"]
 
     import torch
 
@@ -46,7 +52,8 @@ def main() -> None:
                "flops_per_event": flops_per_event(model, batch=2), "train_seconds": meta.get("train_seconds"),
                "epochs": meta.get("epochs_done"), "best_epoch": meta.get("best_epoch"),
                "train_events_per_s": float(np.median(eps)), "auc": ev["auc"], "rejection_at_90": ev["rejection_at_90"],
-               "rejection_sd": ev["rejection_at_90_bootstrap_std"]}
+               "rejection_sd": ev["rejection_at_90_bootstrap_std"],
+               "infer_events_per_s": infer.get((rc["model"], rc["preset"]))}
         if Path(r).resolve() != Path(a.ref).resolve():
             c = paired_comparison(r, a.ref, n_boot=500)
             row["diff_vs_ref"] = c["rejection_diff"]
@@ -55,14 +62,14 @@ def main() -> None:
     if a.json:
         print(json.dumps(rows, indent=1))
         return
-    print(f"| model:preset | params | FLOPs / event | training (epochs, best) | train ev/s | test AUC | rejection at 90 % | vs {Path(a.ref).name} (paired) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(f"| model:preset | params | FLOPs / event | training (epochs, best) | train ev/s | inference ev/s | test AUC | rejection at 90 % | vs {Path(a.ref).name} (paired) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for x in rows:
         d = (f"{100 * x['diff_vs_ref']:+.1f} ± {100 * x['diff_vs_ref_paired_sd']:.1f} %" if "diff_vs_ref" in x
              else "reference")
         print(f"| {x['model']}:{x['preset']} | {x['params']:,} | {x['flops_per_event']:.3g} | "
               f"{x['train_seconds']:.0f} s ({x['epochs']}, {x['best_epoch']}) | {x['train_events_per_s']:.0f} | "
-              f"{x['auc']:.3f} | {100 * x['rejection_at_90']:.1f} ± {100 * x['rejection_sd']:.1f} % | {d} |")
+              f"{x['infer_events_per_s'] or float('nan'):.0f} | {x['auc']:.3f} | {100 * x['rejection_at_90']:.1f} ± {100 * x['rejection_sd']:.1f} % | {d} |")
 
 
 if __name__ == "__main__":

@@ -200,3 +200,16 @@ def test_newton_puts_absent_signal_on_the_bound():
     assert r.valid and r.values["sig"] == pytest.approx(0.0, abs=1e-6)
     with pytest.raises(LikelihoodError, match="unknown minimizer"):
         lik.fit(method="bfgs")
+
+
+def test_bayesian_limit_is_seed_stable_on_a_shaped_model():
+    """Walkers start from the Laplace approximation and mix with DE moves: independent chains agree."""
+    lik = shaped(4, s_true=10.0)
+    a = lm.bayesian_upper_limit(lik, n_steps=2500, burn=500, seed=1)
+    b = lm.bayesian_upper_limit(lik, n_steps=2500, burn=500, seed=2)
+    assert a["n_effective"] > 300 and b["n_effective"] > 300
+    assert a["upper_limit"] == pytest.approx(b["upper_limit"], rel=0.06)
+    # and the flat-prior limit sits above the best fit, within a few of its errors
+    best = lik.fit(errors=True)
+    s_hat, err = best.values["sig"], best.errors["sig"]
+    assert s_hat < a["upper_limit"] < s_hat + 4 * err

@@ -321,28 +321,51 @@ def sensitivity_bands(lik: BinnedLikelihood, n_toys: int = 200, cl: float = 0.9,
 
 # --- Bayesian ----------------------------------------------------------------------------
 @one_blas_thread
-def bayesian_upper_limit(lik: BinnedLikelihood, cl: float = 0.9, n_walkers: int | None = None, n_steps: int = 3000,
-                         burn: int = 500, seed: int = 0) -> dict:
+def bayesian_upper_limit(lik: BinnedLikelihood, cl: float = 0.9, n_walkers: int | None = None, n_steps: int = 4000,
+                         burn: int = 1000, seed: int = 0) -> dict:
     """Marginal posterior cl-quantile of the signal (flat priors on all rates ≥ 0; the Gaussian
-    constraints act as priors), sampled with emcee's affine-invariant ensemble."""
+    constraints act as priors), sampled with emcee.
+
+    Walkers start from the Laplace approximation at the best fit (covariance 2H⁻¹ from the exact
+    Hessian), so they already span the posterior and the burn-in is short; the proposals are
+    differential-evolution moves, whose autocorrelation time is about half the stretch move's
+    in these ~25 dimensions (mixed with 20 % stretch moves, which widen the ensemble quickly;
+    emcee's DE-snooker move is not used: it biased a 2-parameter test posterior).  ``n_effective`` = kept samples / autocorrelation time is reported
+    with the limit: below ~200 the quantile carries a few-per-cent Monte Carlo error.
+    """
     import emcee
 
+    if not 0 <= burn < n_steps:
+        raise ValueError(f"burn must be in [0, n_steps), got burn={burn}, n_steps={n_steps}")
     best = lik.fit()
     p0 = best.array(lik.names)
     ndim = p0.size
-    # the stretch move needs at least twice as many walkers as dimensions
+    # DE moves need a population well above the dimension
     n_walkers = max(32, 2 * ndim + 2) if n_walkers is None else n_walkers
     k = len(lik.rate_names)
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 424242]))
-    scale = np.where(np.arange(ndim) < k, np.maximum(np.sqrt(np.maximum(p0, 1.0)), 0.5), 0.2)
-    start = p0 + scale * rng.standard_normal((n_walkers, ndim)) * 0.3
+    _, _, H = lik._eval_hess(p0)
+    # A rate fitted at its bound (no signal, say) has a one-sided, possibly zero or huge curvature:
+    # its walkers start at |N(0, floor)| instead, and DE proposals (walker differences) can then
+    # explore from there.  The others start from the Laplace approximation N(p0, 2H⁻¹).
+    floor = np.where(np.arange(ndim) < k, 0.5 * np.sqrt(np.maximum(p0, 1.0)), 0.2)
+    at_bound = (np.arange(ndim) < k) & (p0 <= 0)
+    z = rng.standard_normal((n_walkers, ndim))
+    Hr = H + np.diag(np.where(at_bound, 2.0 / floor**2, 0.0))
+    try:
+        start = p0 + z @ np.linalg.cholesky(2.0 * np.linalg.inv(Hr)).T
+    except np.linalg.LinAlgError:  # not positive definite: a diagonal ball of the curvatures
+        dh = np.diag(Hr)
+        start = p0 + z * np.where(dh > 0, np.sqrt(2.0 / np.where(dh > 0, dh, 1.0)), floor)
+    start[:, at_bound] = z[:, at_bound] * floor[at_bound]
     start[:, :k] = np.abs(start[:, :k])
 
     def logp(P: np.ndarray) -> np.ndarray:
         out = -0.5 * lik.chi2_batch(P)
         return np.where(np.all(P[:, :k] >= 0, axis=1), out, -np.inf)
 
-    sampler = emcee.EnsembleSampler(n_walkers, ndim, logp, vectorize=True)
+    moves = [(emcee.moves.DEMove(), 0.8), (emcee.moves.StretchMove(), 0.2)]
+    sampler = emcee.EnsembleSampler(n_walkers, ndim, logp, vectorize=True, moves=moves)
     sampler.random_state = np.random.RandomState(int(rng.integers(2**31))).get_state()  # explicit seed
     sampler.run_mcmc(start, n_steps, progress=False)
     chain = sampler.get_chain(discard=burn, flat=True)
@@ -353,4 +376,5 @@ def bayesian_upper_limit(lik: BinnedLikelihood, cl: float = 0.9, n_walkers: int 
         tau = float("nan")
     return {"upper_limit": float(np.quantile(s, cl)), "posterior_mean": float(s.mean()),
             "acceptance": float(np.mean(sampler.acceptance_fraction)), "autocorr_steps": tau,
+            "n_effective": float(s.size / tau) if np.isfinite(tau) and tau > 0 else float("nan"),
             "n_samples": int(s.size), "samples": s}
