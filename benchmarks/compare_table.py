@@ -28,7 +28,8 @@ def main() -> None:
     a = ap.parse_args()
     infer = {}
     if a.bench:
-        for b in json.loads(Path(a.bench).read_text()):
+        bench = json.loads(Path(a.bench).read_text())
+        for b in bench["models"] if isinstance(bench, dict) else bench:
             if "infer_events_per_s" in b:
                 infer[(b["model"], b["preset"])] = b["infer_events_per_s"]
 
