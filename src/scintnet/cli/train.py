@@ -223,13 +223,15 @@ def _register_compare(app: typer.Typer) -> None:
         run_b: Path = typer.Argument(..., help="evaluated run on the same test files"),
         background: Optional[str] = typer.Option(None, "--background", help="one background group (default: all)"),
         n_boot: int = typer.Option(1000, "--n-boot", min=10),
+        energy_matched: bool = typer.Option(False, "--energy-matched", help="weight the background to the "
+                                            "signal's energy spectrum (rejection at fixed energy)"),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """Rejection and AUC difference of two runs with a paired bootstrap over the same test events."""
         from ..evaluate.compare import paired_comparison
 
         try:
-            res = paired_comparison(run_a, run_b, background, n_boot)
+            res = paired_comparison(run_a, run_b, background, n_boot, energy_matched=energy_matched)
         except (FileNotFoundError, ValueError, KeyError) as exc:
             _fail(str(exc))
         if as_json:

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .metrics import auc, rejection_at_acceptance
+from .metrics import auc, energy_matching_weights, rejection_at_acceptance, weighted_rejection_at_acceptance
 
 
-def _load(path: str | Path) -> tuple[dict[str, np.ndarray], str]:
+def _load(path: str | Path, key: str = "score") -> tuple[dict[str, np.ndarray], str]:
+    """One dataset (``score``, ``energy_MeV``, ...) per source group of a scores.h5, and the signal name."""
     import h5py
 
     p = Path(path)
@@ -27,14 +28,16 @@ def _load(path: str | Path) -> tuple[dict[str, np.ndarray], str]:
         raise FileNotFoundError(f"{p} not found (run `scintnet evaluate` first)")
     with h5py.File(p, "r") as f:
         sig = str(f.attrs["signal_source"])
-        return {k: np.asarray(g["score"], float) for k, g in f.items()}, sig
+        return {k: np.asarray(g[key], float) for k, g in f.items()}, sig
 
 
 def paired_comparison(run_a: str | Path, run_b: str | Path, background: str | list[str] | None = None,
-                      n_boot: int = 1000, seed: int = 0, acceptance: float = 0.9) -> dict:
+                      n_boot: int = 1000, seed: int = 0, acceptance: float = 0.9, energy_matched: bool = False) -> dict:
     """Rejection at ``acceptance`` and AUC of A and B, their difference A − B with paired-bootstrap spread.
 
-    ``background``: one group, a list of groups pooled together, or None for every non-signal group."""
+    ``background``: one group, a list of groups pooled together, or None for every non-signal group.
+    ``energy_matched``: weight the background to the signal's energy spectrum
+    (:func:`~scintnet.evaluate.metrics.energy_matching_weights`) — the rejection at fixed energy."""
     a, sig_a = _load(run_a)
     b, sig_b = _load(run_b)
     if sig_a != sig_b:
@@ -51,16 +54,23 @@ def paired_comparison(run_a: str | Path, run_b: str | Path, background: str | li
     sa, sb = a[sig_a], b[sig_a]
     ba = np.concatenate([a[k] for k in bkgs])
     bb = np.concatenate([b[k] for k in bkgs])
+    if energy_matched:
+        e, _ = _load(run_a, "energy_MeV")
+        w = energy_matching_weights(e[sig_a], np.concatenate([e[k] for k in bkgs]))
+        rej = lambda s, bg, j: weighted_rejection_at_acceptance(s, bg, w[j], acceptance)  # noqa: E731
+    else:
+        rej = lambda s, bg, j: rejection_at_acceptance(s, bg, acceptance)  # noqa: E731
     rng = np.random.default_rng(seed)
     d_rej, d_auc = [], []
     for _ in range(n_boot):
         i = rng.integers(0, sa.size, sa.size)
         j = rng.integers(0, ba.size, ba.size)
-        d_rej.append(rejection_at_acceptance(sa[i], ba[j], acceptance) - rejection_at_acceptance(sb[i], bb[j], acceptance))
+        d_rej.append(rej(sa[i], ba[j], j) - rej(sb[i], bb[j], j))
         d_auc.append(auc(sa[i], ba[j]) - auc(sb[i], bb[j]))
     d_rej, d_auc = np.asarray(d_rej), np.asarray(d_auc)
-    ra, rb = rejection_at_acceptance(sa, ba, acceptance), rejection_at_acceptance(sb, bb, acceptance)
+    full = np.arange(ba.size)
+    ra, rb = rej(sa, ba, full), rej(sb, bb, full)
     return {"a": str(run_a), "b": str(run_b), "signal": sig_a, "backgrounds": bkgs, "n_signal": int(sa.size),
-            "n_background": int(ba.size), "rejection_a": ra, "rejection_b": rb, "rejection_diff": ra - rb,
+            "n_background": int(ba.size), "energy_matched": energy_matched, "rejection_a": ra, "rejection_b": rb, "rejection_diff": ra - rb,
             "rejection_diff_paired_std": float(d_rej.std()), "fraction_a_better": float(np.mean(d_rej > 0)),
             "auc_a": auc(sa, ba), "auc_b": auc(sb, bb), "auc_diff_paired_std": float(d_auc.std()), "n_boot": n_boot}

@@ -15,7 +15,8 @@ import torch
 from ..io.store import EventFile
 from ..train.harness import atomic_write_bytes, load_trained
 from ..train.data import representation_for
-from .metrics import auc, bootstrap_metric, rejection_at_acceptance, roc_curve
+from .metrics import (auc, bootstrap_metric, energy_matching_weights, rejection_at_acceptance, roc_curve,
+                      weighted_rejection_at_acceptance)
 
 SIGNAL_SOURCE = "Xe136_0vbb"
 
@@ -88,6 +89,13 @@ def evaluate_run(run_dir: str | Path, data: list[str], out_dir: str | Path | Non
         rej, rej_sd = bootstrap_metric(sig, b, rejection_at_acceptance, n_boot=n_boot, seed=1)
         table[name] = {"n_events": int(b.size), "auc": auc(sig, b), "rejection_at_90": rejection_at_acceptance(sig, b),
                        "rejection_at_90_bootstrap_mean": rej, "rejection_at_90_bootstrap_std": rej_sd}
+        es, eb = scores[signal_name]["energy"], d["energy"]
+        if b.size and np.all(np.isfinite(es)) and np.all(np.isfinite(eb)):
+            try:  # rejection at the signal's energy spectrum: what the score adds beyond energy
+                w = energy_matching_weights(es, eb)
+                table[name]["rejection_at_90_energy_matched"] = weighted_rejection_at_acceptance(sig, b, w)
+            except ValueError:
+                pass
     bkg_all = np.concatenate([d["score"] for n, d in scores.items() if n != signal_name]) if table else np.zeros(0)
     res: dict[str, Any] = {
         "run": str(run_dir), "model": rc["model"], "preset": rc["preset"], "params": meta.get("params"),
