@@ -55,7 +55,12 @@ def main() -> None:
                "train_events_per_s": float(np.median(eps)), "auc": ev["auc"], "rejection_at_90": ev["rejection_at_90"],
                "rejection_sd": ev["rejection_at_90_bootstrap_std"],
                "infer_events_per_s": infer.get((rc["model"], rc["preset"]))}
+        # the same at the signal's energy spectrum: what the score adds beyond energy
+        c = paired_comparison(r, a.ref, n_boot=500, energy_matched=True)
+        row["rejection_energy_matched"] = c["rejection_a"]
         if Path(r).resolve() != Path(a.ref).resolve():
+            row["matched_diff_vs_ref"] = c["rejection_diff"]
+            row["matched_diff_vs_ref_paired_sd"] = c["rejection_diff_paired_std"]
             c = paired_comparison(r, a.ref, n_boot=500)
             row["diff_vs_ref"] = c["rejection_diff"]
             row["diff_vs_ref_paired_sd"] = c["rejection_diff_paired_std"]
@@ -63,14 +68,17 @@ def main() -> None:
     if a.json:
         print(json.dumps(rows, indent=1))
         return
-    print(f"| model:preset | params | FLOPs / event | training (epochs, best) | train ev/s | inference ev/s | test AUC | rejection at 90 % | vs {Path(a.ref).name} (paired) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"| model:preset | params | FLOPs / event | training (epochs, best) | train ev/s | inference ev/s | test AUC | rejection at 90 % | vs {Path(a.ref).name} (paired) | energy-matched rejection (vs ref) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for x in rows:
         d = (f"{100 * x['diff_vs_ref']:+.1f} ± {100 * x['diff_vs_ref_paired_sd']:.1f} %" if "diff_vs_ref" in x
              else "reference")
+        m = f"{100 * x['rejection_energy_matched']:.1f} %" + (
+            f" ({100 * x['matched_diff_vs_ref']:+.1f} ± {100 * x['matched_diff_vs_ref_paired_sd']:.1f})"
+            if "matched_diff_vs_ref" in x else "")
         print(f"| {x['model']}:{x['preset']} | {x['params']:,} | {x['flops_per_event']:.3g} | "
               f"{x['train_seconds']:.0f} s ({x['epochs']}, {x['best_epoch']}) | {x['train_events_per_s']:.0f} | "
-              f"{x['infer_events_per_s'] or float('nan'):.0f} | {x['auc']:.3f} | {100 * x['rejection_at_90']:.1f} ± {100 * x['rejection_sd']:.1f} % | {d} |")
+              f"{x['infer_events_per_s'] or float('nan'):.0f} | {x['auc']:.3f} | {100 * x['rejection_at_90']:.1f} ± {100 * x['rejection_sd']:.1f} % | {d} | {m} |")
 
 
 if __name__ == "__main__":
