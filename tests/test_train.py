@@ -72,6 +72,11 @@ def test_evaluate_writes_table_plots_and_scores(files, tmp_path):
     assert len(res["per_source"]) == 1
     r = next(iter(res["per_source"].values()))
     assert 0.0 <= r["rejection_at_90"] <= 1.0 and r["auc"] > 0.8
+    # the energy-matched figure is always reported: a value, or null with the reason
+    if r["rejection_at_90_energy_matched"] is None:
+        assert r["energy_matching_unavailable"]
+    else:
+        assert 0.0 <= r["rejection_at_90_energy_matched"] <= 1.0
     for f in ("roc.png", "score_spectra.png", "attention.png", "evaluation.json", "scores.h5"):
         assert (tmp_path / "eval" / f).exists(), f
     with h5py.File(tmp_path / "eval" / "scores.h5") as h:

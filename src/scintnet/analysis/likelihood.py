@@ -27,6 +27,7 @@ from typing import Sequence
 
 import numpy as np
 from iminuit import Minuit
+from scipy.linalg import cho_solve
 
 
 class LikelihoodError(ValueError):
@@ -417,7 +418,7 @@ class BinnedLikelihood:
                     L = np.linalg.cholesky(A + lam * np.eye(idx.size))
                 except np.linalg.LinAlgError:
                     continue
-                d = -sc * _chol_solve(L, sc * gv)
+                d = -sc * cho_solve((L, True), sc * gv, check_finite=False)
                 break
             if d is None:  # cannot happen for a finite Hessian (lam = 100 on unit diagonal)
                 break
@@ -460,11 +461,3 @@ class BinnedLikelihood:
         new.c_mean = self.c_mean.copy()
         new._cache = None
         return new
-
-
-def _chol_solve(L: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Solve (L Lᵀ) x = b for a lower-triangular Cholesky factor L."""
-    from scipy.linalg import solve_triangular
-
-    y = solve_triangular(L, b, lower=True, check_finite=False)
-    return solve_triangular(L.T, y, lower=False, check_finite=False)

@@ -89,13 +89,20 @@ def evaluate_run(run_dir: str | Path, data: list[str], out_dir: str | Path | Non
         rej, rej_sd = bootstrap_metric(sig, b, rejection_at_acceptance, n_boot=n_boot, seed=1)
         table[name] = {"n_events": int(b.size), "auc": auc(sig, b), "rejection_at_90": rejection_at_acceptance(sig, b),
                        "rejection_at_90_bootstrap_mean": rej, "rejection_at_90_bootstrap_std": rej_sd}
+        # rejection at the signal's energy spectrum: what the score adds beyond energy.  When it
+        # cannot be formed, the JSON says why (null + reason) rather than leaving the key out.
         es, eb = scores[signal_name]["energy"], d["energy"]
-        if b.size and np.all(np.isfinite(es)) and np.all(np.isfinite(eb)):
-            try:  # rejection at the signal's energy spectrum: what the score adds beyond energy
-                w = energy_matching_weights(es, eb)
-                table[name]["rejection_at_90_energy_matched"] = weighted_rejection_at_acceptance(sig, b, w)
-            except ValueError:
-                pass
+        matched, why = None, None
+        if not (b.size and np.all(np.isfinite(es)) and np.all(np.isfinite(eb))):
+            why = "no reconstructed energies in the event files"
+        else:
+            try:
+                matched = weighted_rejection_at_acceptance(sig, b, energy_matching_weights(es, eb))
+            except ValueError as exc:  # e.g. signal and background energy ranges do not overlap
+                why = str(exc)
+        table[name]["rejection_at_90_energy_matched"] = matched
+        if why is not None:
+            table[name]["energy_matching_unavailable"] = why
     bkg_all = np.concatenate([d["score"] for n, d in scores.items() if n != signal_name]) if table else np.zeros(0)
     res: dict[str, Any] = {
         "run": str(run_dir), "model": rc["model"], "preset": rc["preset"], "params": meta.get("params"),
