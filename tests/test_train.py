@@ -85,6 +85,31 @@ def test_evaluate_writes_table_plots_and_scores(files, tmp_path):
         assert h[sig]["score"].shape == (240,) and h[sig]["attention"].shape == (240, 6)
 
 
+def test_bootstrap_models_spread_and_energy_matched(files, tmp_path):
+    """Two bootstrap-resampled models: each sees a different resample, the summary quotes the
+    mean and model-to-model spread of the plain and the energy-matched rejection."""
+    from scintnet.evaluate.bootstrap import evaluate_bootstrap
+
+    runs = [tmp_path / f"boot_{k:02d}" for k in range(2)]
+    for k, d in enumerate(runs):
+        train_run(_cfg(files, epochs=1, bootstrap=k + 1), d, progress=False, log=lambda m: None)
+    w = [torch.load(d / "model.pt", weights_only=True) for d in runs]
+    assert any(not torch.equal(w[0][k], w[1][k]) for k in w[0])  # different resamples, different models
+    res = evaluate_bootstrap(tmp_path, runs, [files["sig_test"], files["alpha_test"]], tmp_path / "eval")
+    assert res["n_models"] == 2
+    r = next(iter(res["per_source"].values()))
+    per = np.array(r["rejection_at_90_per_model"])
+    assert r["rejection_at_90"] == pytest.approx(per.mean())
+    assert r["rejection_at_90_bootstrap_std"] == pytest.approx(per.std(ddof=1))
+    if r["rejection_at_90_energy_matched"] is None:
+        assert r["energy_matching_unavailable"]
+    else:
+        em = np.array(r["rejection_at_90_energy_matched_per_model"])
+        assert em.size == 2 and r["rejection_at_90_energy_matched"] == pytest.approx(em.mean())
+        assert r["rejection_at_90_energy_matched_models_std"] == pytest.approx(em.std(ddof=1))
+    assert json.loads((tmp_path / "eval" / "evaluation.json").read_text())["n_models"] == 2
+
+
 def test_onnx_export_matches_torch(files, tmp_path):
     from scintnet.evaluate.export import export_onnx
 

@@ -34,6 +34,18 @@ def evaluate_bootstrap(parent: Path, runs: list[Path], data: list[str], out: Pat
                      "rejection_at_90": float(rej.mean()),
                      "rejection_at_90_bootstrap_std": float(rej.std(ddof=1)) if rej.size > 1 else 0.0,
                      "rejection_at_90_per_model": rej.tolist()}
+        # energy-matched rejection per model (see evaluate_run); null where any model could not form it
+        em = [x.get("rejection_at_90_energy_matched") for x in rows]
+        if all(v is not None for v in em):
+            em_a = np.array(em, dtype=float)
+            per[name].update(rejection_at_90_energy_matched=float(em_a.mean()),
+                             rejection_at_90_energy_matched_models_std=float(em_a.std(ddof=1)) if em_a.size > 1 else 0.0,
+                             rejection_at_90_energy_matched_per_model=em_a.tolist())
+        else:
+            per[name]["rejection_at_90_energy_matched"] = None
+            per[name]["energy_matching_unavailable"] = next(
+                (x.get("energy_matching_unavailable") for x in rows if x.get("energy_matching_unavailable")),
+                "energy matching unavailable for some models")
     res["per_source"] = per
     res["plots"] = results[0].get("plots", [])
     out.mkdir(parents=True, exist_ok=True)
