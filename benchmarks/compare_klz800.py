@@ -9,8 +9,13 @@ reference run with the paired-bootstrap spread (same test events, so the common 
 fluctuation cancels).  A second table gives the same at the signal's energy spectrum (background
 weighted to the 0νββ line, ``energy_matching_weights``): the rejection the score adds beyond energy.
 
+Runs of the same model:preset (independent trainings) are also summarised together: mean and
+training-to-training spread of the energy-matched rejection, and the difference to the reference
+model with that spread.
+
 Usage:
     python benchmarks/compare_klz800.py --ref out/b8/kamnet_cpu out/b8/kamnet_cpu out/b8/rotinv out/b8/deepsphere
+    python benchmarks/compare_klz800.py --ref out/b9/kamnet_cpu out/b9/kamnet_cpu out/b8/kamnet_cpu out/b9/deepsphere out/b8/deepsphere
 """
 
 from __future__ import annotations
@@ -46,15 +51,16 @@ def _rejection(run: Path, sub: str, groups: list[str], n_boot: int = 300) -> tup
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("runs", nargs="+")
+    ap.add_argument("runs", nargs="*")
     ap.add_argument("--ref", required=True)
-    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--json", action="store_true", help="print the figures as JSON")
+    ap.add_argument("--from-json", type=Path, help="print the tables from a saved --json output (no recomputation)")
     a = ap.parse_args()
     from scintnet.evaluate.compare import paired_comparison
 
     ref = Path(a.ref)
-    rows = []
-    for r in map(Path, a.runs):
+    rows = json.loads(a.from_json.read_text()) if a.from_json else []
+    for r in ([] if a.from_json else map(Path, a.runs)):
         meta = json.loads((r / "run.json").read_text())
         row = {"run": str(r), "model": meta["run_config"]["model"], "preset": meta["run_config"]["preset"],
                "params": meta["params"], "train_seconds": meta.get("train_seconds"), "groups": {}}
@@ -90,6 +96,40 @@ def main() -> None:
     print(f"\nrejection (%) at 90 % 0νββ acceptance (± event bootstrap); in brackets: paired difference to "
           f"{ref} (same test events). Events per group: "
           + ", ".join(f"{k} {v['n_events']}" for k, v in rows[0]["groups"].items()))
+    _trainings_table(rows, ref)
+
+
+def _trainings_table(rows: list[dict], ref: Path) -> None:
+    """Energy-matched rejection over independent trainings of the same model:preset.
+
+    The paired event bootstrap above only covers the test sample; this is the training-to-training
+    (model) spread.  Per label: mean ± sd over its trainings; vs the reference label: difference of
+    the means ± sqrt(sd_a²/n_a + sd_b²/n_b) and the smallest difference over all pairs of trainings.
+    """
+    labels: dict[str, list[dict]] = {}
+    for x in rows:
+        if not any(x["run"] == y["run"] for y in labels.get(f"{x['model']}:{x['preset']}", [])):
+            labels.setdefault(f"{x['model']}:{x['preset']}", []).append(x)
+    if all(len(v) < 2 for v in labels.values()):
+        return
+    ref_label = next(f"{x['model']}:{x['preset']}" for x in rows if Path(x["run"]).resolve() == ref.resolve())
+    print("\nenergy-matched, over independent trainings (mean ± model sd [per training]; vs "
+          f"{ref_label}: difference of means ± model spread, smallest pairwise difference)\n")
+    print("| model:preset (trainings) | " + " | ".join(GROUPS) + " |")
+    print("|---|" + "---|" * len(GROUPS))
+    for lab, xs in labels.items():
+        cells = []
+        for name in GROUPS:
+            v = np.array([x["groups"][name]["energy_matched"] for x in xs])
+            c = f"{100 * v.mean():.1f}" + (f" ± {100 * v.std(ddof=1):.1f}" if v.size > 1 else "")
+            c += " [" + "/".join(f"{100 * e:.1f}" for e in v) + "]"
+            r = np.array([x["groups"][name]["energy_matched"] for x in labels[ref_label]])
+            if lab != ref_label and v.size > 1 and r.size > 1:
+                d = v.mean() - r.mean()
+                err = np.sqrt(v.var(ddof=1) / v.size + r.var(ddof=1) / r.size)
+                c += f" ({100 * d:+.1f} ± {100 * err:.1f}; min {100 * (v.min() - r.max()):+.1f})"
+            cells.append(c)
+        print(f"| {lab} ({len(xs)}) | " + " | ".join(cells) + " |")
 
 
 def _matched(path: Path, groups: list[str]) -> float:
