@@ -54,6 +54,7 @@ def main() -> None:
     ap.add_argument("runs", nargs="*")
     ap.add_argument("--ref", required=True)
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
+    ap.add_argument("--spread-ref", help="model:preset the training-spread table compares to (default: that of --ref)")
     ap.add_argument("--from-json", type=Path, help="print the tables from a saved --json output (no recomputation)")
     a = ap.parse_args()
     from scintnet.evaluate.compare import paired_comparison
@@ -96,10 +97,10 @@ def main() -> None:
     print(f"\nrejection (%) at 90 % 0νββ acceptance (± event bootstrap); in brackets: paired difference to "
           f"{ref} (same test events). Events per group: "
           + ", ".join(f"{k} {v['n_events']}" for k, v in rows[0]["groups"].items()))
-    _trainings_table(rows, ref)
+    _trainings_table(rows, ref, a.spread_ref)
 
 
-def _trainings_table(rows: list[dict], ref: Path) -> None:
+def _trainings_table(rows: list[dict], ref: Path, ref_label: str | None = None) -> None:
     """Energy-matched rejection over independent trainings of the same model:preset.
 
     The paired event bootstrap above only covers the test sample; this is the training-to-training
@@ -112,7 +113,10 @@ def _trainings_table(rows: list[dict], ref: Path) -> None:
             labels.setdefault(f"{x['model']}:{x['preset']}", []).append(x)
     if all(len(v) < 2 for v in labels.values()):
         return
-    ref_label = next(f"{x['model']}:{x['preset']}" for x in rows if Path(x["run"]).resolve() == ref.resolve())
+    if ref_label is None:
+        ref_label = next(f"{x['model']}:{x['preset']}" for x in rows if Path(x["run"]).resolve() == ref.resolve())
+    if ref_label not in labels:
+        raise SystemExit(f"--spread-ref {ref_label!r} is none of the compared models {sorted(labels)}")
     print("\nenergy-matched, over independent trainings (mean ± model sd [per training]; vs "
           f"{ref_label}: difference of means ± model spread, smallest pairwise difference)\n")
     print("| model:preset (trainings) | " + " | ".join(GROUPS) + " |")
