@@ -93,7 +93,10 @@ def main() -> None:
                 if f"{pre}diff" in g:
                     c += f" ({100 * g[pre + 'diff']:+.1f} ± {100 * g[pre + 'diff_sd']:.1f})"
                 cells.append(c)
-            print(f"| {x['model']}:{x['preset']} | " + " | ".join(cells) + " |")
+            lab = f"{x['model']}:{x['preset']}"
+            if sum(f"{y['model']}:{y['preset']}" == lab for y in rows) > 1:
+                lab += f" `{x['run']}`"  # several trainings of one model: say which
+            print(f"| {lab} | " + " | ".join(cells) + " |")
     print(f"\nrejection (%) at 90 % 0νββ acceptance (± event bootstrap); in brackets: paired difference to "
           f"{ref} (same test events). Events per group: "
           + ", ".join(f"{k} {v['n_events']}" for k, v in rows[0]["groups"].items()))
