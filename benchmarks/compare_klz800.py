@@ -77,6 +77,9 @@ def main() -> None:
                     g.update({f"{key}diff": c["rejection_diff"], f"{key}diff_sd": c["rejection_diff_paired_std"]})
             row["groups"][name] = g
         rows.append(row)
+    known = sorted({f"{x['model']}:{x['preset']}" for x in rows})
+    if a.spread_ref and a.spread_ref not in known:
+        raise SystemExit(f"--spread-ref {a.spread_ref!r} is none of the compared models {known}")
     if a.json:
         print(json.dumps(rows, indent=1))
         return
@@ -118,8 +121,6 @@ def _trainings_table(rows: list[dict], ref: Path, ref_label: str | None = None) 
         return
     if ref_label is None:
         ref_label = next(f"{x['model']}:{x['preset']}" for x in rows if Path(x["run"]).resolve() == ref.resolve())
-    if ref_label not in labels:
-        raise SystemExit(f"--spread-ref {ref_label!r} is none of the compared models {sorted(labels)}")
     print("\nenergy-matched, over independent trainings (mean ± model sd [per training]; vs "
           f"{ref_label}: difference of means ± model spread, smallest pairwise difference)\n")
     print("| model:preset (trainings) | " + " | ".join(GROUPS) + " |")

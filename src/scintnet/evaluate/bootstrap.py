@@ -13,6 +13,34 @@ from ..train.harness import atomic_write_bytes
 from .evaluate import evaluate_run
 
 
+def _mean_sd(v: np.ndarray) -> tuple[float, float]:
+    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
+
+
+def summarise_models(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """One background source over several models (``evaluate_run``'s per-source entries):
+    mean and model-to-model standard deviation of AUC, rejection and energy-matched rejection.
+    The energy-matched figure is null, with the reason, if any model could not form it."""
+    rej = np.array([x["rejection_at_90"] for x in rows], dtype=float)
+    au = np.array([x["auc"] for x in rows], dtype=float)
+    (a_m, a_sd), (r_m, r_sd) = _mean_sd(au), _mean_sd(rej)
+    out: dict[str, Any] = {"n_events": rows[0]["n_events"], "auc": a_m, "auc_models_std": a_sd,
+                           "rejection_at_90": r_m, "rejection_at_90_bootstrap_std": r_sd,
+                           "rejection_at_90_per_model": rej.tolist()}
+    em = [x.get("rejection_at_90_energy_matched") for x in rows]
+    if all(v is not None for v in em):
+        em_a = np.array(em, dtype=float)
+        e_m, e_sd = _mean_sd(em_a)
+        out.update(rejection_at_90_energy_matched=e_m, rejection_at_90_energy_matched_models_std=e_sd,
+                   rejection_at_90_energy_matched_per_model=em_a.tolist())
+    else:
+        out["rejection_at_90_energy_matched"] = None
+        out["energy_matching_unavailable"] = next(
+            (x["energy_matching_unavailable"] for x in rows if x.get("energy_matching_unavailable")),
+            "energy matching unavailable for some models")
+    return out
+
+
 def evaluate_bootstrap(parent: Path, runs: list[Path], data: list[str], out: Path | None = None,
                        r_max_mm: float | None = None) -> dict[str, Any]:
     out = Path(out) if out else parent / "eval"
@@ -25,27 +53,7 @@ def evaluate_bootstrap(parent: Path, runs: list[Path], data: list[str], out: Pat
         if vals:
             res[key] = float(np.mean(vals))
             res[f"{key}_models_std"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
-    per = {}
-    for name in results[0]["per_source"]:
-        rows = [r["per_source"][name] for r in results]
-        rej = np.array([x["rejection_at_90"] for x in rows])
-        au = np.array([x["auc"] for x in rows])
-        per[name] = {"n_events": rows[0]["n_events"], "auc": float(au.mean()), "auc_models_std": float(au.std(ddof=1)) if au.size > 1 else 0.0,
-                     "rejection_at_90": float(rej.mean()),
-                     "rejection_at_90_bootstrap_std": float(rej.std(ddof=1)) if rej.size > 1 else 0.0,
-                     "rejection_at_90_per_model": rej.tolist()}
-        # energy-matched rejection per model (see evaluate_run); null where any model could not form it
-        em = [x.get("rejection_at_90_energy_matched") for x in rows]
-        if all(v is not None for v in em):
-            em_a = np.array(em, dtype=float)
-            per[name].update(rejection_at_90_energy_matched=float(em_a.mean()),
-                             rejection_at_90_energy_matched_models_std=float(em_a.std(ddof=1)) if em_a.size > 1 else 0.0,
-                             rejection_at_90_energy_matched_per_model=em_a.tolist())
-        else:
-            per[name]["rejection_at_90_energy_matched"] = None
-            per[name]["energy_matching_unavailable"] = next(
-                (x.get("energy_matching_unavailable") for x in rows if x.get("energy_matching_unavailable")),
-                "energy matching unavailable for some models")
+    per = {name: summarise_models([r["per_source"][name] for r in results]) for name in results[0]["per_source"]}
     res["per_source"] = per
     res["plots"] = results[0].get("plots", [])
     out.mkdir(parents=True, exist_ok=True)
