@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from scintnet.evaluate.ensembles import model_spread_difference
+
 GROUPS = {
     "²¹⁴Bi XeLS": ("eval", ["Bi214"]),
     "²¹⁴Bi film": ("eval_film", ["Bi214_film"]),
@@ -111,7 +113,8 @@ def _trainings_table(rows: list[dict], ref: Path, ref_label: str | None = None) 
 
     The paired event bootstrap above only covers the test sample; this is the training-to-training
     (model) spread.  Per label: mean ± sd over its trainings; vs the reference label: difference of
-    the means ± sqrt(sd_a²/n_a + sd_b²/n_b) and the smallest difference over all pairs of trainings.
+    the means ± sqrt(sd_a²/n_a + sd_b²/n_b), the smallest difference over all pairs of trainings and
+    Welch's two-sided p (scintnet.evaluate.ensembles.model_spread_difference).
     """
     labels: dict[str, list[dict]] = {}
     for x in rows:
@@ -133,9 +136,9 @@ def _trainings_table(rows: list[dict], ref: Path, ref_label: str | None = None) 
             c += " [" + "/".join(f"{100 * e:.1f}" for e in v) + "]"
             r = np.array([x["groups"][name]["energy_matched"] for x in labels[ref_label]])
             if lab != ref_label and v.size > 1 and r.size > 1:
-                d = v.mean() - r.mean()
-                err = np.sqrt(v.var(ddof=1) / v.size + r.var(ddof=1) / r.size)
-                c += f" ({100 * d:+.1f} ± {100 * err:.1f}; min {100 * (v.min() - r.max()):+.1f})"
+                d = model_spread_difference(v, r)
+                c += (f" ({100 * d['diff']:+.1f} ± {100 * d['diff_err']:.1f}; min {100 * d['min_pairwise_diff']:+.1f}"
+                      + (f"; p {d['p_value']:.2g}" if d["p_value"] is not None else "") + ")")
             cells.append(c)
         print(f"| {lab} ({len(xs)}) | " + " | ".join(cells) + " |")
 

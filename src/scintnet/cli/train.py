@@ -242,6 +242,46 @@ def _register_compare(app: typer.Typer) -> None:
                        f"(paired bootstrap; A better in {100 * res['fraction_a_better']:.1f} % of resamples)")
 
 
+    @app.command("compare-models")
+    def compare_models(
+        a: list[Path] = typer.Option(..., "--a", help="trainings of model A: run dirs (bootstrap runs count K "
+                                     "models) or evaluation.json files; repeat the option"),
+        b: list[Path] = typer.Option(..., "--b", help="trainings of model B, as --a"),
+        background: str = typer.Option(..., "--background", help="background source group, e.g. C10 or Bi214"),
+        energy_matched: bool = typer.Option(False, "--energy-matched", help="use the energy-matched rejection"),
+        eval_name: str = typer.Option("eval", "--eval-name", help="evaluation folder inside a run dir "
+                                      "(e.g. eval_film)"),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Rejection of model A vs model B over several trainings of each (training-to-training spread, Welch t)."""
+        from ..evaluate.ensembles import model_spread_difference, per_training_rejections
+
+        try:
+            va, la = per_training_rejections(a, background, energy_matched, eval_name)
+            vb, lb = per_training_rejections(b, background, energy_matched, eval_name)
+            res = model_spread_difference(va, vb)
+        except (FileNotFoundError, ValueError, KeyError) as exc:
+            _fail(str(exc))
+        res.update(background=background, energy_matched=energy_matched, trainings_a=la, trainings_b=lb)
+        if as_json:
+            _json(res)
+            return
+        pct = lambda v: "—" if v is None else f"{100 * v:.1f}"  # noqa: E731
+        for side in ("a", "b"):
+            typer.echo(f"{side.upper()}: {pct(res[f'mean_{side}'])} ± {pct(res[f'sd_{side}'])} % over "
+                       f"{res[f'n_{side}']} trainings [" + "/".join(pct(v) for v in res[f"per_training_{side}"]) + "]")
+        line = f"A - B = {100 * res['diff']:+.1f}"
+        if res["diff_err"] is not None:
+            line += f" ± {pct(res['diff_err'])} %"
+        if res["t"] is not None:
+            line += f" (Welch t = {res['t']:.2f}, dof {res['dof']:.1f}, p = {res['p_value']:.3g})"
+        elif res.get("t_test_unavailable"):
+            line += f" (no t-test: {res['t_test_unavailable']})"
+        typer.echo(line)
+        typer.echo(f"smallest pairwise A - B {100 * res['min_pairwise_diff']:+.1f} %, A better in "
+                   f"{100 * res['fraction_pairs_a_better']:.0f} % of the {res['n_a'] * res['n_b']} pairings")
+
+
 def _register_report(app: typer.Typer) -> None:
     @app.command()
     def report(
