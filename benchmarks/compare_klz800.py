@@ -57,13 +57,19 @@ def main() -> None:
     ap.add_argument("--ref", required=True)
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     ap.add_argument("--spread-ref", help="model:preset the training-spread table compares to (default: that of --ref)")
-    ap.add_argument("--from-json", type=Path, help="print the tables from a saved --json output (no recomputation)")
+    ap.add_argument("--from-json", type=Path, help="start from a saved --json output; only runs not in it are computed")
     a = ap.parse_args()
     from scintnet.evaluate.compare import paired_comparison
 
     ref = Path(a.ref)
     rows = json.loads(a.from_json.read_text()) if a.from_json else []
-    for r in ([] if a.from_json else map(Path, a.runs)):
+    file_refs = {Path(x["run"]).resolve() for x in rows if "diff" not in next(iter(x["groups"].values()))}
+    if rows and ref.resolve() not in file_refs:
+        raise SystemExit(f"--ref {ref} is not the reference of {a.from_json} ({sorted(map(str, file_refs))})")
+    done = {Path(x["run"]).resolve() for x in rows}
+    # with --from-json, runs not in the file are computed and added (their paired differences are
+    # to --ref, which must then be the reference the file was made with)
+    for r in (p for p in map(Path, a.runs) if p.resolve() not in done):
         meta = json.loads((r / "run.json").read_text())
         row = {"run": str(r), "model": meta["run_config"]["model"], "preset": meta["run_config"]["preset"],
                "params": meta["params"], "train_seconds": meta.get("train_seconds"), "groups": {}}
