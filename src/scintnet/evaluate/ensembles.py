@@ -49,15 +49,13 @@ def model_spread_difference(a: np.ndarray | list[float], b: np.ndarray | list[fl
         out.update(diff_err=None, t=None, dof=None, p_value=None,
                    t_test_unavailable="need at least two trainings of each model for the model spread")
         return out
-    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
-    err = float(np.sqrt(va + vb))
+    err = float(np.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size))
     out["diff_err"] = err
     if err == 0.0:  # identical trainings on both sides: no spread to test against
         out.update(t=None, dof=None, p_value=None, t_test_unavailable="zero spread in both models")
         return out
-    t = out["diff"] / err
-    dof = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
-    out.update(t=float(t), dof=float(dof), p_value=float(2.0 * stats.t.sf(abs(t), dof)))
+    w = stats.ttest_ind(a, b, equal_var=False)  # Welch: t, Welch-Satterthwaite dof, two-sided p
+    out.update(t=float(w.statistic), dof=float(w.df), p_value=float(w.pvalue))
     return out
 
 
