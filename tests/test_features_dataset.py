@@ -217,3 +217,53 @@ def test_mapspec_configurable():
     ea = np.bincount(pmt_cells(pos, MapSpec(n_theta=8, n_phi=8, grid="equal_area")), minlength=64)
     tp = np.bincount(pmt_cells(pos, MapSpec(n_theta=8, n_phi=8)), minlength=64)
     assert ea.std() / ea.mean() < 0.2 < tp.std() / tp.mean()
+
+
+def _rotation(seed: int) -> np.ndarray:
+    q, r = np.linalg.qr(np.random.default_rng(seed).normal(size=(3, 3)))
+    q = q * np.sign(np.diag(r))
+    return q if np.linalg.det(q) > 0 else -q
+
+
+def test_vertex_frame_point_cloud_geometry_and_joint_rotation(sets):
+    """Vertex frame: u_i = (p_i - v)/|p_i - v|, u.v/R, |v|/R; rotating detector and vertex together
+    rotates u and leaves every other feature (and a vertex-frame rotinv's output) unchanged."""
+    import dataclasses
+
+    from scintnet.models.registry import build_model
+
+    sig, _ = sets
+    idx = np.arange(min(12, len(sig)))
+    cen = PointCloud(n_max=2000)(sig, idx)
+    vtx = PointCloud(n_max=2000, frame="vertex")(sig, idx)
+    assert vtx["x"].shape[-1] == 8 and torch.equal(vtx["mask"], cen["mask"])
+    # tau, charge, type are the same hits in the same order
+    assert torch.equal(vtx["x"][..., 3:6], cen["x"][..., 3:6])
+    R = np.linalg.norm(sig.pmt_pos_mm, axis=1).mean()
+    for b, e in enumerate(idx):
+        pmts = sig.hit_pmt[sig.hit_offsets[e]:sig.hit_offsets[e + 1]]
+        v = sig.vertex_mm[e]
+        u = sig.pmt_pos_mm[pmts] - v
+        u /= np.linalg.norm(u, axis=1, keepdims=True)
+        got = vtx["x"][b, :pmts.size].numpy().astype(np.float64)
+        assert np.allclose(got[:, :3], u, atol=1e-6)
+        assert np.allclose(got[:, 6], u @ v / R, atol=1e-6)
+        assert np.allclose(got[:, 7], np.linalg.norm(v) / R, atol=1e-6)
+        # off-centre vertex: the light directions differ from the PMT directions seen from the centre
+        if np.linalg.norm(v) > 300:
+            assert np.abs(got[:, :3] - cen["x"][b, :pmts.size, :3].numpy()).max() > 0.02
+    rot = _rotation(3)
+    rs = dataclasses.replace(sig, pmt_pos_mm=sig.pmt_pos_mm @ rot.T, vertex_mm=sig.vertex_mm @ rot.T, _nhit=None)
+    vr = PointCloud(n_max=2000, frame="vertex")(rs, idx)
+    m = vtx["mask"]
+    assert np.allclose(vr["x"][m][:, :3].numpy(), vtx["x"][m][:, :3].numpy() @ rot.T, atol=1e-5)
+    torch.testing.assert_close(vr["x"][m][:, 3:], vtx["x"][m][:, 3:], rtol=0, atol=2e-4)
+    torch.manual_seed(0)
+    model = build_model("rotinv", "tiny_vtx").double().eval()
+    n = model.cfg.max_hits
+    with torch.no_grad():
+        y = model(vtx["x"][:, :n].double(), vtx["mask"][:, :n])
+        yr = model(vr["x"][:, :n].double(), vr["mask"][:, :n])
+    torch.testing.assert_close(yr, y, rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="frame"):
+        PointCloud(frame="detector")

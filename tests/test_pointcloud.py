@@ -148,3 +148,28 @@ def test_cost_printed_and_cpu_preset_10x_below_paper_kamnet(name):
     # measured once; recomputing it here would take most of the test time budget
     assert f_cpu < 5.08e9 / 10
     assert count_parameters(tiny) < count_parameters(cpu) < 100_000
+
+
+def test_vertex_frame_rotinv_is_invariant_and_sees_the_vertex():
+    x6, mask = _event(32, (32, 21, 9), seed=8)
+    g = torch.Generator().manual_seed(9)
+    r = 0.8 * torch.rand(3, 1, 1, generator=g, dtype=torch.float64)  # |r_vertex| / R per event
+    cosv = 2 * torch.rand(3, 32, 1, generator=g, dtype=torch.float64) - 1
+    x = torch.cat([x6, r * cosv, r.expand(-1, 32, 1)], -1)
+    m = _model_preset("rotinv", "tiny_vtx")
+    y = m(x, mask)
+    xr = x.clone()
+    xr[..., :3] = x[..., :3] @ _random_rotation(2).T
+    torch.testing.assert_close(m(xr, mask), y, rtol=0, atol=1e-11)
+    # the vertex scalars are inputs, not ignored: moving the vertex outwards changes the score
+    xo = x.clone()
+    xo[..., 6:] *= 1.5
+    assert (m(xo, mask) - y).abs().max() > 1e-6
+    from scintnet.models.pointcloud import RotInvConfig, RotInvHits
+    with pytest.raises(ValueError, match="n_features"):
+        RotInvHits(RotInvConfig(frame="vertex"))
+
+
+def _model_preset(name: str, preset: str) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_model(name, preset).double().eval()

@@ -385,16 +385,30 @@ class TimeSpectrum(_Representation):
 
 @dataclass(frozen=True)
 class PointCloud(_Representation):
-    """Hits as points ``{"x": float32 [B, N, 6], "mask": bool [B, N]}``.
+    """Hits as points ``{"x": float32 [B, N, F], "mask": bool [B, N]}``.
 
-    Features: PMT direction (x, y, z unit vector), proper time tau (ns), charge (p.e.), PMT
-    type index.  At most ``n_max`` hits per event, the earliest in proper time first;
-    padding rows are zero with ``mask`` False.  ``pmt_types`` None keeps all tubes.
+    ``frame="centre"`` (F = 6): PMT direction seen from the detector centre (x, y, z unit
+    vector), proper time tau (ns), charge (p.e.), PMT type index.
+    ``frame="vertex"`` (F = 8): the direction is the unit vector u from the reconstructed vertex
+    to the PMT, followed by u . r_vertex / R and |r_vertex| / R (R: mean PMT-sphere radius).
+    Rotating the detector about its centre rotates u and leaves the two vertex scalars
+    unchanged, so a rotation-invariant network stays invariant while it learns where in the
+    detector the event is (an off-centre vertex breaks the symmetry to rotations about r_vertex).
+    At most ``n_max`` hits per event, the earliest in proper time first; padding rows are
+    zero with ``mask`` False.  ``pmt_types`` None keeps all tubes.
     """
 
     n_max: int = 768
     pmt_types: tuple[int, ...] | None = None
-    n_features: int = 6
+    frame: str = "centre"
+
+    def __post_init__(self) -> None:
+        if self.frame not in ("centre", "vertex"):
+            raise ValueError(f"PointCloud frame must be 'centre' or 'vertex', not {self.frame!r}")
+
+    @property
+    def n_features(self) -> int:
+        return 8 if self.frame == "vertex" else 6
 
     def _cells(self, events: EventSet, spec: MapSpec) -> np.ndarray:
         key = (id(events.pmt_pos_mm), self.pmt_types)
@@ -411,7 +425,9 @@ class PointCloud(_Representation):
         cells = self._cells(events, PAPER_MAP)
         dirs = events.pmt_pos_mm / np.linalg.norm(events.pmt_pos_mm, axis=1, keepdims=True)
         a = events._kernel_args(cells)
-        fill_points(x, mask, idx, a[0], a[1], a[2], a[3], a[4], a[5], dirs, events.pmt_type, cells, a[7])
+        r_ref_mm = float(np.linalg.norm(events.pmt_pos_mm, axis=1).mean())
+        fill_points(x, mask, idx, a[0], a[1], a[2], a[3], a[4], a[5], dirs, events.pmt_type, cells, a[7],
+                    self.frame == "vertex", 1.0 / r_ref_mm)
         return {"x": torch.from_numpy(x), "mask": torch.from_numpy(mask)}
 
 

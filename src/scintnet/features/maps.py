@@ -245,12 +245,18 @@ def fill_spectra(out, idx, offsets, pmt, time_ns, charge_pe, vertex_mm, pmt_pos,
 
 
 @nb.njit(cache=True)
-def fill_points(out, mask, idx, offsets, pmt, time_ns, charge_pe, vertex_mm, pmt_pos, pmt_dir, pmt_type, cell, inv_v):
+def fill_points(out, mask, idx, offsets, pmt, time_ns, charge_pe, vertex_mm, pmt_pos, pmt_dir, pmt_type, cell, inv_v,
+                vertex_frame=False, inv_r_ref=0.0):
     """Point cloud rows (dir x, y, z, tau, charge, type) of the used hits per event.
 
     ``out`` float32[B, N, 6] and ``mask`` bool[B, N] are zeroed by the caller; hits keep their
     stored order unless an event has more than N, then the earliest N in proper time are kept
     (in time order), so truncation drops the latest (mostly dark/late) light.
+
+    ``vertex_frame``: ``out`` is float32[B, N, 8]; the direction is the unit vector from the
+    reconstructed vertex to the PMT (the direction the light travelled) instead of ``pmt_dir``,
+    and two rotation-invariant vertex scalars follow: u . r_vertex * inv_r_ref and
+    |r_vertex| * inv_r_ref (``inv_r_ref``: 1 / PMT-sphere radius, 1/mm).
     """
     n_max = out.shape[1]
     for b in range(idx.shape[0]):
@@ -281,9 +287,23 @@ def fill_points(out, mask, idx, offsets, pmt, time_ns, charge_pe, vertex_mm, pmt
             if not used[j]:
                 continue
             p = pmt[a + j]
-            out[b, k, 0] = pmt_dir[p, 0]
-            out[b, k, 1] = pmt_dir[p, 1]
-            out[b, k, 2] = pmt_dir[p, 2]
+            if vertex_frame:
+                ux = pmt_pos[p, 0] - vx
+                uy = pmt_pos[p, 1] - vy
+                uz = pmt_pos[p, 2] - vz
+                un = 1.0 / np.sqrt(ux * ux + uy * uy + uz * uz)
+                ux *= un
+                uy *= un
+                uz *= un
+                out[b, k, 0] = ux
+                out[b, k, 1] = uy
+                out[b, k, 2] = uz
+                out[b, k, 6] = (ux * vx + uy * vy + uz * vz) * inv_r_ref
+                out[b, k, 7] = np.sqrt(vx * vx + vy * vy + vz * vz) * inv_r_ref
+            else:
+                out[b, k, 0] = pmt_dir[p, 0]
+                out[b, k, 1] = pmt_dir[p, 1]
+                out[b, k, 2] = pmt_dir[p, 2]
             out[b, k, 3] = tau[j]
             out[b, k, 4] = charge_pe[a + j]
             out[b, k, 5] = pmt_type[p]

@@ -14,6 +14,8 @@ and PMT type; ``mask`` bool [B, N] marks real hits (padding rows are ignored eve
   features (n_i . n_j, dtau, charges), and dense all-pairs angular aggregations
   sum_j w_jk (n_i . n_j)^l, l = 1, 2, computed in O(N) through the dipole/quadrupole moments
   of learned hit weights.  Rotating all directions leaves every input to the MLPs unchanged.
+  Presets ``*_vtx`` read the vertex-frame cloud (``PointCloud(frame="vertex")``, 8 features):
+  directions from the reconstructed vertex, plus u . r_vertex / R and |r_vertex| / R.
 
 Every model is permutation invariant (no positional encodings, masked mean/softmax pooling,
 ties in kNN broken only by continuous coordinates) and exposes after each forward
@@ -93,6 +95,9 @@ class RotInvConfig:
     dropout: float = 0.1
     tau_scale_ns: float = 10.0
     att_bins: int = 28
+    # "vertex": directions from the reconstructed vertex plus its two invariant scalars
+    # (``PointCloud(frame="vertex")``, n_features = 8); "centre": from the detector centre
+    frame: str = "centre"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -121,6 +126,13 @@ ROTINV_PRESETS = {
     "paper": RotInvConfig(),
     "cpu": RotInvConfig(max_hits=512, k=12, dim=32, layers=2, moments=8, fc=32, dropout=0.05),
     "tiny": RotInvConfig(max_hits=32, k=4, dim=8, layers=2, moments=3, fc=8, dropout=0.0),
+    # vertex-aware: the symmetry argument of the issue (rotations about the centre once the
+    # vertex is moved there) made literal — angles are measured at the vertex, and where the
+    # vertex is (|r|, u . r) enters as an invariant instead of being invisible
+    "cpu_vtx": RotInvConfig(max_hits=512, n_features=8, k=12, dim=32, layers=2, moments=8, fc=32, dropout=0.05,
+                            frame="vertex"),
+    "tiny_vtx": RotInvConfig(max_hits=32, n_features=8, k=4, dim=8, layers=2, moments=3, fc=8, dropout=0.0,
+                             frame="vertex"),
 }
 
 
@@ -416,8 +428,12 @@ class RotInvHits(_PointModel):
     def __init__(self, cfg: RotInvConfig = RotInvConfig()):
         super().__init__()
         self.cfg = cfg
-        # per-hit invariant scalars only: tau, ln(1+q), type — never the direction itself
-        self.embed = mlp([3, cfg.dim, cfg.dim], final_act=False)
+        want = {"centre": 6, "vertex": 8}.get(cfg.frame)
+        if want is None or cfg.n_features != want:
+            raise ValueError(f"RotInvConfig: frame {cfg.frame!r} needs n_features {want}, got {cfg.n_features}")
+        # per-hit invariant scalars only: tau, ln(1+q), type (+ u.r_vertex/R, |r_vertex|/R) —
+        # never the direction itself
+        self.embed = mlp([3 if cfg.frame == "centre" else 5, cfg.dim, cfg.dim], final_act=False)
         self.layers = nn.ModuleList(RotInvLayer(cfg.dim, cfg.moments) for _ in range(cfg.layers))
         self.pool = AttentionPool(cfg.dim)
         self.head = _head(2 * cfg.dim, cfg.fc, cfg.dropout)
@@ -431,7 +447,8 @@ class RotInvHits(_PointModel):
         sq = torch.diagonal(g, dim1=1, dim2=2)
         dist = (sq.unsqueeze(-1) + sq.unsqueeze(-2) - 2 * g).clamp_min(0) + (tau.unsqueeze(-1) - tau.unsqueeze(-2)) ** 2
         idx, valid = knn(dist, mask, self.cfg.k)
-        h = self.embed(torch.stack([tau, lq, typ], -1))
+        scalars = [tau, lq, typ] if self.cfg.frame == "centre" else [tau, lq, typ, x[..., 6], x[..., 7]]
+        h = self.embed(torch.stack(scalars, -1))
         for layer in self.layers:
             h = layer(h, d, tau, lq, mask, idx, valid)
         pooled, w = self.pool(h, mask)

@@ -27,7 +27,7 @@ def representation_for(model: nn.Module):
     if kind == "time_spectrum":
         return TimeSpectrum(n_bins=c.n_t, normalize=True)
     if kind == "point_cloud":
-        return PointCloud(n_max=c.max_hits)
+        return PointCloud(n_max=c.max_hits, frame=getattr(c, "frame", "centre"))
     raise ValueError(f"unknown input kind {kind!r}")
 
 
