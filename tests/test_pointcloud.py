@@ -173,3 +173,23 @@ def test_vertex_frame_rotinv_is_invariant_and_sees_the_vertex():
 def _model_preset(name: str, preset: str) -> torch.nn.Module:
     torch.manual_seed(0)
     return build_model(name, preset).double().eval()
+
+
+def test_bench_models_cli_defaults_include_new_models_and_report_cost():
+    """`scintnet bench models --json` lists the beyond-KamNet models by default and reports their cost."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from scintnet.cli import app
+    from scintnet.cli.train import DEFAULT_BENCH
+
+    for pair in [("particlenet", "cpu"), ("part", "cpu"), ("rotinv", "cpu"), ("rotinv", "cpu_vtx"),
+                 ("deepsphere", "cpu"), ("kamnet", "cpu"), ("kamnet", "paper")]:
+        assert pair in DEFAULT_BENCH
+    r = CliRunner().invoke(app, ["bench", "models", "--model", "rotinv:tiny_vtx", "--seconds", "0.2", "--threads", "1",
+                                 "--json"])
+    assert r.exit_code == 0, r.output
+    (row,) = json.loads(r.output)["models"]
+    assert row["preset"] == "tiny_vtx" and row["params"] == count_parameters(build_model("rotinv", "tiny_vtx"))
+    assert row["flops_per_event"] > 0 and row["train_events_per_s"] > 0 and row["infer_events_per_s"] > 0

@@ -130,6 +130,13 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             typer.echo(f"plot: {f}")
 
 
+# the paper's models and baselines, then the beyond-KamNet models (issue: hit point clouds,
+# rotation-invariant, spherical graph) at their CPU presets
+DEFAULT_BENCH = [("kamnet", "cpu"), ("kamnet", "large"), ("cnn", "cpu"), ("lstm", "cpu"), ("kamnet", "paper"),
+                 ("cnn", "paper"), ("lstm", "paper"), ("particlenet", "cpu"), ("part", "cpu"), ("rotinv", "cpu"),
+                 ("rotinv", "cpu_vtx"), ("deepsphere", "cpu")]
+
+
 def _register_bench(bench_app: typer.Typer) -> None:
     @bench_app.command("models")
     def bench_models_cmd(
@@ -141,8 +148,7 @@ def _register_bench(bench_app: typer.Typer) -> None:
         """Per model and preset: params, FLOPs/event, train and inference events/s, peak RSS."""
         from ..models.bench import bench_models
 
-        pairs = [tuple(m.split(":", 1)) if ":" in m else (m, "cpu") for m in (models or [])] or [
-            ("kamnet", "cpu"), ("cnn", "cpu"), ("lstm", "cpu"), ("kamnet", "paper"), ("cnn", "paper"), ("lstm", "paper")]
+        pairs = [tuple(m.split(":", 1)) if ":" in m else (m, "cpu") for m in (models or [])] or DEFAULT_BENCH
         res = bench_models(pairs, seconds, threads)
         if as_json:
             _json({"models": res})
