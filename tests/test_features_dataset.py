@@ -219,16 +219,12 @@ def test_mapspec_configurable():
     assert ea.std() / ea.mean() < 0.2 < tp.std() / tp.mean()
 
 
-def _rotation(seed: int) -> np.ndarray:
-    q, r = np.linalg.qr(np.random.default_rng(seed).normal(size=(3, 3)))
-    q = q * np.sign(np.diag(r))
-    return q if np.linalg.det(q) > 0 else -q
-
-
 def test_vertex_frame_point_cloud_geometry_and_joint_rotation(sets):
     """Vertex frame: u_i = (p_i - v)/|p_i - v|, u.v/R, |v|/R; rotating detector and vertex together
     rotates u and leaves every other feature (and a vertex-frame rotinv's output) unchanged."""
     import dataclasses
+
+    from scipy.spatial.transform import Rotation
 
     from scintnet.models.registry import build_model
 
@@ -252,7 +248,7 @@ def test_vertex_frame_point_cloud_geometry_and_joint_rotation(sets):
         # off-centre vertex: the light directions differ from the PMT directions seen from the centre
         if np.linalg.norm(v) > 300:
             assert np.abs(got[:, :3] - cen["x"][b, :pmts.size, :3].numpy()).max() > 0.02
-    rot = _rotation(3)
+    rot = Rotation.random(random_state=3).as_matrix()
     rs = dataclasses.replace(sig, pmt_pos_mm=sig.pmt_pos_mm @ rot.T, vertex_mm=sig.vertex_mm @ rot.T, _nhit=None)
     vr = PointCloud(n_max=2000, frame="vertex")(rs, idx)
     m = vtx["mask"]

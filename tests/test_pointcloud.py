@@ -29,9 +29,9 @@ def _event(n_max: int, n_hits: tuple[int, ...], seed: int = 0) -> tuple[torch.Te
     return x, mask
 
 
-def _model(name: str) -> torch.nn.Module:
+def _model(name: str, preset: str = "tiny") -> torch.nn.Module:
     torch.manual_seed(0)
-    return build_model(name, "tiny").double().eval()
+    return build_model(name, preset).double().eval()
 
 
 def _random_rotation(seed: int) -> torch.Tensor:
@@ -156,7 +156,7 @@ def test_vertex_frame_rotinv_is_invariant_and_sees_the_vertex():
     r = 0.8 * torch.rand(3, 1, 1, generator=g, dtype=torch.float64)  # |r_vertex| / R per event
     cosv = 2 * torch.rand(3, 32, 1, generator=g, dtype=torch.float64) - 1
     x = torch.cat([x6, r * cosv, r.expand(-1, 32, 1)], -1)
-    m = _model_preset("rotinv", "tiny_vtx")
+    m = _model("rotinv", "tiny_vtx")
     y = m(x, mask)
     xr = x.clone()
     xr[..., :3] = x[..., :3] @ _random_rotation(2).T
@@ -168,11 +168,6 @@ def test_vertex_frame_rotinv_is_invariant_and_sees_the_vertex():
     from scintnet.models.pointcloud import RotInvConfig, RotInvHits
     with pytest.raises(ValueError, match="n_features"):
         RotInvHits(RotInvConfig(frame="vertex"))
-
-
-def _model_preset(name: str, preset: str) -> torch.nn.Module:
-    torch.manual_seed(0)
-    return build_model(name, preset).double().eval()
 
 
 def test_bench_models_cli_defaults_include_new_models_and_report_cost():
