@@ -119,8 +119,8 @@ def _trainings_table(rows: list[dict], ref: Path, ref_label: str | None = None) 
 
     The paired event bootstrap above only covers the test sample; this is the training-to-training
     (model) spread.  Per label: mean ± sd over its trainings; vs the reference label: difference of
-    the means ± sqrt(sd_a²/n_a + sd_b²/n_b), the smallest difference over all pairs of trainings and
-    Welch's two-sided p (scintnet.evaluate.ensembles.model_spread_difference).
+    the means ± sqrt(sd_a²/n_a + sd_b²/n_b), the smallest difference over all pairs of trainings,
+    Welch's two-sided p and the Mann–Whitney rank-sum p (scintnet.evaluate.ensembles.model_spread_difference).
     """
     labels: dict[str, list[dict]] = {}
     for x in rows:
@@ -144,7 +144,8 @@ def _trainings_table(rows: list[dict], ref: Path, ref_label: str | None = None) 
             if lab != ref_label and v.size > 1 and r.size > 1:
                 d = model_spread_difference(v, r)
                 c += (f" ({100 * d['diff']:+.1f} ± {100 * d['diff_err']:.1f}; min {100 * d['min_pairwise_diff']:+.1f}"
-                      + (f"; p {d['p_value']:.2g}" if d["p_value"] is not None else "") + ")")
+                      + (f"; p {d['p_value']:.2g}" if d["p_value"] is not None else "")
+                      + f"; rank p {d['mannwhitney_p']:.2g})")
             cells.append(c)
         print(f"| {lab} ({len(xs)}) | " + " | ".join(cells) + " |")
 

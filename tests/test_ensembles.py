@@ -1,5 +1,6 @@
 """Training-to-training comparison (scintnet.evaluate.ensembles)."""
 
+import itertools
 import json
 
 import numpy as np
@@ -35,6 +36,21 @@ def test_p_value_calibrated_under_the_null():
     p1 = np.array([model_spread_difference(rng.normal(57, 1.2, 3), rng.normal(50, 4.4, 6))["p_value"]
                    for _ in range(500)])
     assert np.mean(p1 < 0.05) > 0.6
+
+
+def test_rank_sum_p_exact_and_robust_to_an_outlier():
+    # five of A above all five of B: U = 25, exact two-sided p = 2 / C(10, 5) = 2 / 252
+    r = model_spread_difference([5, 6, 7, 8, 9], [0, 1, 2, 3, 4])
+    assert r["mannwhitney_p"] == pytest.approx(2 / 252)
+    # one wild training of B (like KamNet's occasional high film figure) inflates B's sd and
+    # Welch's p; the rank test only sees that one pairing is lost
+    r2 = model_spread_difference([5, 6, 7, 8, 9], [0, 1, 2, 3, 40])
+    assert r2["fraction_pairs_a_better"] == pytest.approx(20 / 25)
+    # exact null distribution of U by enumerating which 5 of the 10 ranks A holds
+    u = np.array([sum(i > j for i in c for j in set(range(10)) - set(c))
+                  for c in itertools.combinations(range(10), 5)])
+    assert r2["mannwhitney_p"] == pytest.approx(2 * np.mean(u >= 20))
+    assert r2["p_value"] > 0.5 and r2["mannwhitney_p"] < r2["p_value"] / 4
 
 
 def test_single_training_has_no_t_test():
@@ -97,6 +113,11 @@ def test_compare_models_cli(tmp_path):
     assert res["n_a"] == 3 and res["n_b"] == 2
     assert res["diff"] == pytest.approx(0.55 - 0.465)
     assert res["p_value"] < 0.05
+    # all 6 pairings favour A, but with 3 vs 2 trainings the exact rank-sum p is only 2 / C(5, 2)
+    assert res["mannwhitney_p"] == pytest.approx(0.2)
+    r = CliRunner().invoke(app, ["compare-models", "--a", str(tmp_path / "a"), "--b", str(tmp_path / "b1"),
+                                 "--b", str(tmp_path / "b2"), "--background", "C10"])
+    assert r.exit_code == 0 and "Mann-Whitney p = 0.2" in r.output, r.output
     r = CliRunner().invoke(app, ["compare-models", "--a", str(tmp_path / "a"), "--b", str(tmp_path / "b1"),
                                  "--background", "Bi214"])
     assert r.exit_code != 0 and "Bi214" in r.output

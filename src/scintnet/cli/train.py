@@ -285,7 +285,8 @@ def _register_compare(app: typer.Typer) -> None:
             line += f" (no t-test: {res['t_test_unavailable']})"
         typer.echo(line)
         typer.echo(f"smallest pairwise A - B {100 * res['min_pairwise_diff']:+.1f} %, A better in "
-                   f"{100 * res['fraction_pairs_a_better']:.0f} % of the {res['n_a'] * res['n_b']} pairings")
+                   f"{100 * res['fraction_pairs_a_better']:.0f} % of the {res['n_a'] * res['n_b']} pairings "
+                   f"(Mann-Whitney p = {res['mannwhitney_p']:.3g})")
 
 
 def _register_report(app: typer.Typer) -> None:

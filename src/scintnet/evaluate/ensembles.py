@@ -7,7 +7,9 @@ more than model B" needs several trainings of each — bootstrap models (``scint
 --bootstrap K``) or independent runs — and a comparison of the two sets of per-model figures.
 This module does that comparison: difference of the means with its standard error, Welch's
 t-test (unequal variances, small samples), and the distribution-free figures a sceptic asks
-for (the smallest pairwise difference and the fraction of pairs in which A is better).
+for: the smallest pairwise difference, the fraction of pairs in which A is better, and the
+Mann–Whitney rank-sum p value (KamNet's per-training figures are far from Gaussian — a few
+trainings land high, most low — which Welch's test assumes away).
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ def model_spread_difference(a: np.ndarray | list[float], b: np.ndarray | list[fl
     Returns means, sample standard deviations (ddof = 1), ``diff`` = mean(a) − mean(b),
     ``diff_err`` = sqrt(sd_a²/n_a + sd_b²/n_b), Welch's ``t``, Welch–Satterthwaite ``dof`` and the
     two-sided ``p_value`` (null: equal means), ``min_pairwise_diff`` = min(a) − max(b) and
-    ``fraction_pairs_a_better`` over all n_a·n_b pairings.  The t-test needs ≥ 2 trainings on each
-    side; otherwise those entries are None with the reason in ``t_test_unavailable``.
+    ``fraction_pairs_a_better`` over all n_a·n_b pairings and ``mannwhitney_p``, the two-sided
+    rank-sum p value (exact for small samples without ties; it equals the probability under the null
+    of a ``fraction_pairs_a_better`` at least this far from 1/2).  The t-test needs ≥ 2 trainings on
+    each side; otherwise those entries are None with the reason in ``t_test_unavailable``.
     """
     a = np.asarray(a, dtype=float).ravel()
     b = np.asarray(b, dtype=float).ravel()
@@ -44,6 +48,7 @@ def model_spread_difference(a: np.ndarray | list[float], b: np.ndarray | list[fl
         "min_pairwise_diff": float(a.min() - b.max()),
         "fraction_pairs_a_better": float((a[:, None] > b[None, :]).mean()),
         "per_training_a": a.tolist(), "per_training_b": b.tolist(),
+        "mannwhitney_p": float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue),
     }
     if a.size < 2 or b.size < 2:
         out.update(diff_err=None, t=None, dof=None, p_value=None,
