@@ -72,13 +72,18 @@ def test_per_training_rejections_reads_bootstrap_and_single_runs(tmp_path):
         "rejection_at_90_energy_matched": 0.45, "rejection_at_90_energy_matched_per_model": [0.44, 0.45, 0.46]}},
         n_models=3)
     _write_eval(tmp_path / "single" / "eval_film", {"C10": {"rejection_at_90": 0.7,
-                                                            "rejection_at_90_energy_matched": 0.65}})
+                                                            "rejection_at_90_energy_matched": 0.65,
+                                                            "rejection_at_90_vertex_matched": 0.55}})
     v, lab = per_training_rejections([tmp_path / "boot"], "C10")
     assert v == [0.4, 0.5, 0.6] and len(lab) == 3
     v, _ = per_training_rejections([tmp_path / "boot"], "C10", energy_matched=True)
     assert v == [0.44, 0.45, 0.46]
     v, _ = per_training_rejections([tmp_path / "single"], "C10", True, eval_name="eval_film")
     assert v == [0.65]
+    v, _ = per_training_rejections([tmp_path / "single"], "C10", eval_name="eval_film", vertex_matched=True)
+    assert v == [0.55]
+    with pytest.raises(ValueError, match="re-run"):  # an evaluation from before the vertex-matched figure
+        per_training_rejections([tmp_path / "boot"], "C10", vertex_matched=True)
     with pytest.raises(KeyError, match="Bi214"):
         per_training_rejections([tmp_path / "boot"], "Bi214")
     with pytest.raises(FileNotFoundError):

@@ -77,6 +77,11 @@ def test_evaluate_writes_table_plots_and_scores(files, tmp_path):
         assert r["energy_matching_unavailable"]
     else:
         assert 0.0 <= r["rejection_at_90_energy_matched"] <= 1.0
+        # so is the energy- and vertex-matched one (signal weighted to the background's radii)
+        if r["rejection_at_90_vertex_matched"] is None:
+            assert r["vertex_matching_unavailable"]
+        else:
+            assert 0.0 <= r["rejection_at_90_vertex_matched"] <= 1.0 and r["vertex_matched_signal_n_eff"] > 10
     for f in ("roc.png", "score_spectra.png", "attention.png", "evaluation.json", "scores.h5"):
         assert (tmp_path / "eval" / f).exists(), f
     with h5py.File(tmp_path / "eval" / "scores.h5") as h:
@@ -128,6 +133,17 @@ def test_bootstrap_summary_of_energy_matched_rejection():
     assert s["rejection_at_90_energy_matched"] is None and s["energy_matching_unavailable"] == "ranges do not overlap"
     assert "rejection_at_90_energy_matched_per_model" not in s
     assert summarise_models(rows[:1])["rejection_at_90_bootstrap_std"] == 0.0
+    # the vertex-matched figure is summarised the same way, independently of the energy-matched one
+    rows = [{"n_events": 100, "auc": 0.8, "rejection_at_90": 0.5, "rejection_at_90_energy_matched": 0.3,
+             "rejection_at_90_vertex_matched": v, "vertex_matched_signal_n_eff": 500.0} for v in (0.10, 0.14)]
+    s = summarise_models(rows)
+    assert s["rejection_at_90_vertex_matched"] == pytest.approx(0.12)
+    assert s["rejection_at_90_vertex_matched_per_model"] == pytest.approx([0.10, 0.14])
+    assert s["vertex_matched_signal_n_eff"] == 500.0
+    rows[0] = dict(rows[0], rejection_at_90_vertex_matched=None, vertex_matching_unavailable="no reconstructed vertices")
+    s = summarise_models(rows)
+    assert s["rejection_at_90_vertex_matched"] is None and s["rejection_at_90_energy_matched"] == pytest.approx(0.3)
+    assert s["vertex_matching_unavailable"] == "no reconstructed vertices"
 
 
 def test_onnx_export_matches_torch(files, tmp_path):
@@ -185,3 +201,29 @@ def test_paired_comparison_detects_a_better_model(tmp_path):
     assert r["rejection_diff_paired_std"] < np.hypot(sd_a, sd_b)
     r0 = paired_comparison(tmp_path / "good.h5", tmp_path / "good.h5", n_boot=50)
     assert r0["rejection_diff"] == 0 and r0["rejection_diff_paired_std"] == 0
+
+
+def test_vertex_matched_comparison_sees_through_a_position_only_score(tmp_path):
+    """Film-like test: a model whose score only knows 'large radius = background' beats a modest
+    topology model at fixed energy, but loses to it at the background's positions."""
+    from scintnet.evaluate.compare import paired_comparison
+
+    rng = np.random.default_rng(5)
+    n_s, n_b = 20000, 6000
+    r_sig = np.abs(1900.0 * rng.uniform(0, 1, n_s) ** (1 / 3) + rng.normal(0, 100.0, n_s))
+    r_bkg = 1900.0 + rng.normal(0, 100.0, n_b)
+    e_sig, e_bkg = rng.normal(2.46, 0.08, n_s), rng.uniform(2.0, 3.0, n_b)
+    scores = {"position": (-r_sig + rng.normal(0, 30, n_s), -r_bkg + rng.normal(0, 30, n_b)),
+              "topology": (rng.normal(0.6, 1, n_s), rng.normal(0.0, 1, n_b))}
+    for name, (s, b) in scores.items():
+        with h5py.File(tmp_path / f"{name}.h5", "w") as f:
+            f.attrs["signal_source"] = "Xe136_0vbb"
+            for grp, sc, e, r in (("Xe136_0vbb", s, e_sig, r_sig), ("Bi214_film", b, e_bkg, r_bkg)):
+                g = f.create_group(grp)
+                g["score"], g["energy_MeV"], g["radius_mm"] = sc, e, r
+    a, b = tmp_path / "topology.h5", tmp_path / "position.h5"
+    em = paired_comparison(a, b, n_boot=100, energy_matched=True)
+    vm = paired_comparison(a, b, n_boot=100, vertex_matched=True)
+    assert em["rejection_diff"] < -0.2  # "position" looks far better at fixed energy ...
+    assert vm["vertex_matched"] and vm["rejection_b"] == pytest.approx(0.10, abs=0.04)  # ... but is at chance
+    assert vm["rejection_diff"] > 0.05 and vm["fraction_a_better"] > 0.95

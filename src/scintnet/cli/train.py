@@ -231,13 +231,16 @@ def _register_compare(app: typer.Typer) -> None:
         n_boot: int = typer.Option(1000, "--n-boot", min=10),
         energy_matched: bool = typer.Option(False, "--energy-matched", help="weight the background to the "
                                             "signal's energy spectrum (rejection at fixed energy)"),
+        vertex_matched: bool = typer.Option(False, "--vertex-matched", help="as --energy-matched and the signal "
+                                            "weighted to the background's radial distribution"),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """Rejection and AUC difference of two runs with a paired bootstrap over the same test events."""
         from ..evaluate.compare import paired_comparison
 
         try:
-            res = paired_comparison(run_a, run_b, background, n_boot, energy_matched=energy_matched)
+            res = paired_comparison(run_a, run_b, background, n_boot, energy_matched=energy_matched,
+                                    vertex_matched=vertex_matched)
         except (FileNotFoundError, ValueError, KeyError) as exc:
             _fail(str(exc))
         if as_json:
@@ -255,6 +258,8 @@ def _register_compare(app: typer.Typer) -> None:
         b: list[Path] = typer.Option(..., "--b", help="trainings of model B, as --a"),
         background: str = typer.Option(..., "--background", help="background source group, e.g. C10 or Bi214"),
         energy_matched: bool = typer.Option(False, "--energy-matched", help="use the energy-matched rejection"),
+        vertex_matched: bool = typer.Option(False, "--vertex-matched", help="use the energy- and vertex-matched "
+                                            "rejection (signal at the background's radii)"),
         eval_name: str = typer.Option("eval", "--eval-name", help="evaluation folder inside a run dir "
                                       "(e.g. eval_film)"),
         as_json: bool = typer.Option(False, "--json"),
@@ -263,12 +268,13 @@ def _register_compare(app: typer.Typer) -> None:
         from ..evaluate.ensembles import model_spread_difference, per_training_rejections
 
         try:
-            va, la = per_training_rejections(a, background, energy_matched, eval_name)
-            vb, lb = per_training_rejections(b, background, energy_matched, eval_name)
+            va, la = per_training_rejections(a, background, energy_matched, eval_name, vertex_matched)
+            vb, lb = per_training_rejections(b, background, energy_matched, eval_name, vertex_matched)
             res = model_spread_difference(va, vb)
         except (FileNotFoundError, ValueError, KeyError) as exc:
             _fail(str(exc))
-        res.update(background=background, energy_matched=energy_matched, trainings_a=la, trainings_b=lb)
+        res.update(background=background, energy_matched=energy_matched, vertex_matched=vertex_matched,
+                   trainings_a=la, trainings_b=lb)
         if as_json:
             _json(res)
             return

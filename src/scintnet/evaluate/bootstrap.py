@@ -19,25 +19,28 @@ def _mean_sd(v: np.ndarray) -> tuple[float, float]:
 
 def summarise_models(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """One background source over several models (``evaluate_run``'s per-source entries):
-    mean and model-to-model standard deviation of AUC, rejection and energy-matched rejection.
-    The energy-matched figure is null, with the reason, if any model could not form it."""
+    mean and model-to-model standard deviation of AUC, rejection and energy- / vertex-matched
+    rejection.  A matched figure is null, with the reason, if any model could not form it."""
     rej = np.array([x["rejection_at_90"] for x in rows], dtype=float)
     au = np.array([x["auc"] for x in rows], dtype=float)
     (a_m, a_sd), (r_m, r_sd) = _mean_sd(au), _mean_sd(rej)
     out: dict[str, Any] = {"n_events": rows[0]["n_events"], "auc": a_m, "auc_models_std": a_sd,
                            "rejection_at_90": r_m, "rejection_at_90_bootstrap_std": r_sd,
                            "rejection_at_90_per_model": rej.tolist()}
-    em = [x.get("rejection_at_90_energy_matched") for x in rows]
-    if all(v is not None for v in em):
-        em_a = np.array(em, dtype=float)
-        e_m, e_sd = _mean_sd(em_a)
-        out.update(rejection_at_90_energy_matched=e_m, rejection_at_90_energy_matched_models_std=e_sd,
-                   rejection_at_90_energy_matched_per_model=em_a.tolist())
-    else:
-        out["rejection_at_90_energy_matched"] = None
-        out["energy_matching_unavailable"] = next(
-            (x["energy_matching_unavailable"] for x in rows if x.get("energy_matching_unavailable")),
-            "energy matching unavailable for some models")
+    for kind in ("energy", "vertex"):
+        key = f"rejection_at_90_{kind}_matched"
+        em = [x.get(key) for x in rows]
+        if all(v is not None for v in em):
+            em_a = np.array(em, dtype=float)
+            e_m, e_sd = _mean_sd(em_a)
+            out.update({key: e_m, f"{key}_models_std": e_sd, f"{key}_per_model": em_a.tolist()})
+        else:
+            out[key] = None
+            out[f"{kind}_matching_unavailable"] = next(
+                (x[f"{kind}_matching_unavailable"] for x in rows if x.get(f"{kind}_matching_unavailable")),
+                f"{kind} matching unavailable for some models")
+    if "vertex_matched_signal_n_eff" in rows[0]:
+        out["vertex_matched_signal_n_eff"] = rows[0]["vertex_matched_signal_n_eff"]
     return out
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .metrics import auc, energy_matching_weights, rejection_at_acceptance, weighted_rejection_at_acceptance
+from .metrics import (auc, energy_matching_weights, rejection_at_acceptance, vertex_matching_weights,
+                      weighted_rejection_at_acceptance)
 
 
 def _load(path: str | Path, key: str = "score") -> tuple[dict[str, np.ndarray], str]:
@@ -32,12 +33,15 @@ def _load(path: str | Path, key: str = "score") -> tuple[dict[str, np.ndarray], 
 
 
 def paired_comparison(run_a: str | Path, run_b: str | Path, background: str | list[str] | None = None,
-                      n_boot: int = 1000, seed: int = 0, acceptance: float = 0.9, energy_matched: bool = False) -> dict:
+                      n_boot: int = 1000, seed: int = 0, acceptance: float = 0.9, energy_matched: bool = False,
+                      vertex_matched: bool = False) -> dict:
     """Rejection at ``acceptance`` and AUC of A and B, their difference A − B with paired-bootstrap spread.
 
     ``background``: one group, a list of groups pooled together, or None for every non-signal group.
     ``energy_matched``: weight the background to the signal's energy spectrum
-    (:func:`~scintnet.evaluate.metrics.energy_matching_weights`) — the rejection at fixed energy."""
+    (:func:`~scintnet.evaluate.metrics.energy_matching_weights`) — the rejection at fixed energy.
+    ``vertex_matched``: as ``energy_matched`` and, in addition, the signal weighted to the background's
+    radial distribution (:func:`~scintnet.evaluate.metrics.vertex_matching_weights`)."""
     a, sig_a = _load(run_a)
     b, sig_b = _load(run_b)
     if sig_a != sig_b:
@@ -54,23 +58,29 @@ def paired_comparison(run_a: str | Path, run_b: str | Path, background: str | li
     sa, sb = a[sig_a], b[sig_a]
     ba = np.concatenate([a[k] for k in bkgs])
     bb = np.concatenate([b[k] for k in bkgs])
-    if energy_matched:
+    ws = None
+    if energy_matched or vertex_matched:
         e, _ = _load(run_a, "energy_MeV")
         w = energy_matching_weights(e[sig_a], np.concatenate([e[k] for k in bkgs]))
-        rej = lambda s, bg, j: weighted_rejection_at_acceptance(s, bg, w[j], acceptance)  # noqa: E731
+        if vertex_matched:
+            r, _ = _load(run_a, "radius_mm")
+            ws = vertex_matching_weights(r[sig_a], np.concatenate([r[k] for k in bkgs]))
+        rej = lambda s, bg, i, j: weighted_rejection_at_acceptance(  # noqa: E731
+            s, bg, w[j], acceptance, weights_signal=None if ws is None else ws[i])
     else:
-        rej = lambda s, bg, j: rejection_at_acceptance(s, bg, acceptance)  # noqa: E731
+        rej = lambda s, bg, i, j: rejection_at_acceptance(s, bg, acceptance)  # noqa: E731
     rng = np.random.default_rng(seed)
     d_rej, d_auc = [], []
     for _ in range(n_boot):
         i = rng.integers(0, sa.size, sa.size)
         j = rng.integers(0, ba.size, ba.size)
-        d_rej.append(rej(sa[i], ba[j], j) - rej(sb[i], bb[j], j))
+        d_rej.append(rej(sa[i], ba[j], i, j) - rej(sb[i], bb[j], i, j))
         d_auc.append(auc(sa[i], ba[j]) - auc(sb[i], bb[j]))
     d_rej, d_auc = np.asarray(d_rej), np.asarray(d_auc)
-    full = np.arange(ba.size)
-    ra, rb = rej(sa, ba, full), rej(sb, bb, full)
+    full_s, full_b = np.arange(sa.size), np.arange(ba.size)
+    ra, rb = rej(sa, ba, full_s, full_b), rej(sb, bb, full_s, full_b)
     return {"a": str(run_a), "b": str(run_b), "signal": sig_a, "backgrounds": bkgs, "n_signal": int(sa.size),
-            "n_background": int(ba.size), "energy_matched": energy_matched, "rejection_a": ra, "rejection_b": rb, "rejection_diff": ra - rb,
+            "n_background": int(ba.size), "energy_matched": energy_matched or vertex_matched,
+            "vertex_matched": vertex_matched, "rejection_a": ra, "rejection_b": rb, "rejection_diff": ra - rb,
             "rejection_diff_paired_std": float(d_rej.std()), "fraction_a_better": float(np.mean(d_rej > 0)),
             "auc_a": auc(sa, ba), "auc_b": auc(sb, bb), "auc_diff_paired_std": float(d_auc.std()), "n_boot": n_boot}

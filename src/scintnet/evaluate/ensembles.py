@@ -74,15 +74,18 @@ def _evaluation(path: Path, eval_name: str) -> dict[str, Any]:
 
 
 def per_training_rejections(paths: list[str | Path], source: str, energy_matched: bool = False,
-                            eval_name: str = "eval") -> tuple[list[float], list[str]]:
+                            eval_name: str = "eval", vertex_matched: bool = False) -> tuple[list[float], list[str]]:
     """The rejection at 90 % acceptance of ``source`` for every training behind ``paths``.
 
     A path is a run directory (its ``eval_name/evaluation.json`` is read) or an evaluation.json;
     a bootstrap run (``--bootstrap K``) contributes its K models, a single run one value.
+    ``vertex_matched`` reads the energy- and vertex-matched figure instead.
     Returns the values and a label per training.  Raises if a figure is missing — silently
     dropping a training would bias the comparison.
     """
-    key = "rejection_at_90_energy_matched" if energy_matched else "rejection_at_90"
+    key = ("rejection_at_90_vertex_matched" if vertex_matched
+           else "rejection_at_90_energy_matched" if energy_matched else "rejection_at_90")
+    why = "vertex_matching_unavailable" if vertex_matched else "energy_matching_unavailable"
     vals: list[float] = []
     labels: list[str] = []
     for path in paths:
@@ -101,7 +104,7 @@ def per_training_rejections(paths: list[str | Path], source: str, energy_matched
         else:
             if src.get(key) is None:
                 raise ValueError(f"{path}: {key} unavailable for {source}: "
-                                 f"{src.get('energy_matching_unavailable', 'missing')}")
+                                 f"{src.get(why, 'missing (re-run `scintnet evaluate` with this version)')}")
             vals.append(float(src[key]))
             labels.append(str(path))
     return vals, labels
