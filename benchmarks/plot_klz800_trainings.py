@@ -35,6 +35,7 @@ def main() -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     rows = [x for x in json.loads(a.json.read_text()) if not any(e in x["run"] for e in a.exclude)]
     by: dict[str, list[dict]] = {}
@@ -71,6 +72,7 @@ def main() -> None:
     ax2.set_ylabel("energy-matched rejection [%]")
     ax2.set_yscale("log")
     ax2.set_yticks([5, 10, 20, 40, 80], ["5", "10", "20", "40", "80"])
+    ax2.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax2.axhline(10, color="grey", ls=":", lw=1)
     ax2.set_title("every training (dots), mean ± training sd (bars); dotted: chance")
     fig.tight_layout()
