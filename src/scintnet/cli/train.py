@@ -96,6 +96,9 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         out: Optional[Path] = typer.Option(None, "--out", help="output folder (default RUN/eval)"),
         r_max_mm: Optional[float] = typer.Option(None, "--r-max-mm", help="override the fiducial radius"),
         signal_source: Optional[str] = typer.Option(None, "--signal-source", help="signal source name (default: the 0nbb file)"),
+        double_pulse_loss: float = typer.Option(0.01, "--double-pulse-loss", min=0.0, max=0.5,
+                                                help="also report each rejection behind the double-pulse cut that "
+                                                "loses this fraction of the signal (0: off)"),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """ROC, AUC, rejection at 90 % signal acceptance per source; plots and scores.h5."""
@@ -108,9 +111,10 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             if boots:
                 from ..evaluate.bootstrap import evaluate_bootstrap
 
-                res = evaluate_bootstrap(run, boots, data, out, r_max_mm)
+                res = evaluate_bootstrap(run, boots, data, out, r_max_mm, double_pulse_loss or None)
             else:
-                res = evaluate_run(run, data, out, r_max_mm=r_max_mm, signal_source=signal_source)
+                res = evaluate_run(run, data, out, r_max_mm=r_max_mm, signal_source=signal_source,
+                                   double_pulse_loss=double_pulse_loss or None)
         except (TrainError, EventFileError, ValueError) as exc:
             _fail(str(exc))
         if as_json:
@@ -233,6 +237,9 @@ def _register_compare(app: typer.Typer) -> None:
                                             "signal's energy spectrum (rejection at fixed energy)"),
         vertex_matched: bool = typer.Option(False, "--vertex-matched", help="as --energy-matched and the signal "
                                             "weighted to the background's radial distribution"),
+        double_pulse_loss: Optional[float] = typer.Option(None, "--double-pulse-loss", min=0.0, max=0.5,
+                                                          help="both runs behind the double-pulse cut that loses "
+                                                          "this fraction of the signal (e.g. 0.01)"),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """Rejection and AUC difference of two runs with a paired bootstrap over the same test events."""
@@ -240,7 +247,7 @@ def _register_compare(app: typer.Typer) -> None:
 
         try:
             res = paired_comparison(run_a, run_b, background, n_boot, energy_matched=energy_matched,
-                                    vertex_matched=vertex_matched)
+                                    vertex_matched=vertex_matched, double_pulse_loss=double_pulse_loss)
         except (FileNotFoundError, ValueError, KeyError) as exc:
             _fail(str(exc))
         if as_json:
@@ -262,18 +269,21 @@ def _register_compare(app: typer.Typer) -> None:
                                             "rejection (signal at the background's radii)"),
         eval_name: str = typer.Option("eval", "--eval-name", help="evaluation folder inside a run dir "
                                       "(e.g. eval_film)"),
+        double_pulse_cut: bool = typer.Option(False, "--double-pulse-cut", help="use the figures behind the "
+                                              "double-pulse cut (as recorded by `scintnet evaluate`)"),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """Rejection of model A vs model B over several trainings of each (training-to-training spread, Welch t)."""
         from ..evaluate.ensembles import model_spread_difference, per_training_rejections
 
         try:
-            va, la = per_training_rejections(a, background, energy_matched, eval_name, vertex_matched)
-            vb, lb = per_training_rejections(b, background, energy_matched, eval_name, vertex_matched)
+            va, la = per_training_rejections(a, background, energy_matched, eval_name, vertex_matched, double_pulse_cut)
+            vb, lb = per_training_rejections(b, background, energy_matched, eval_name, vertex_matched, double_pulse_cut)
             res = model_spread_difference(va, vb)
         except (FileNotFoundError, ValueError, KeyError) as exc:
             _fail(str(exc))
         res.update(background=background, energy_matched=energy_matched, vertex_matched=vertex_matched,
+                   double_pulse_cut=double_pulse_cut,
                    trainings_a=la, trainings_b=lb)
         if as_json:
             _json(res)

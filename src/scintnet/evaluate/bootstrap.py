@@ -39,15 +39,22 @@ def summarise_models(rows: list[dict[str, Any]]) -> dict[str, Any]:
             out[f"{kind}_matching_unavailable"] = next(
                 (x[f"{kind}_matching_unavailable"] for x in rows if x.get(f"{kind}_matching_unavailable")),
                 f"{kind} matching unavailable for some models")
+    for key in ("rejection_at_90_double_pulse_cut", "rejection_at_90_energy_matched_double_pulse_cut",
+                "rejection_at_90_vertex_matched_double_pulse_cut"):
+        vals = [x.get(key) for x in rows]
+        if vals and all(v is not None for v in vals):
+            m, sd = _mean_sd(np.array(vals, dtype=float))
+            out.update({key: m, f"{key}_models_std": sd, f"{key}_per_model": [float(v) for v in vals]})
     if "vertex_matched_signal_n_eff" in rows[0]:
         out["vertex_matched_signal_n_eff"] = rows[0]["vertex_matched_signal_n_eff"]
     return out
 
 
 def evaluate_bootstrap(parent: Path, runs: list[Path], data: list[str], out: Path | None = None,
-                       r_max_mm: float | None = None) -> dict[str, Any]:
+                       r_max_mm: float | None = None, double_pulse_loss: float | None = 0.01) -> dict[str, Any]:
     out = Path(out) if out else parent / "eval"
-    results = [evaluate_run(r, data, out / r.name, r_max_mm=r_max_mm, plots=(i == 0)) for i, r in enumerate(runs)]
+    results = [evaluate_run(r, data, out / r.name, r_max_mm=r_max_mm, plots=(i == 0), double_pulse_loss=double_pulse_loss)
+               for i, r in enumerate(runs)]
     res: dict[str, Any] = {k: results[0][k] for k in ("model", "preset", "params", "signal_source", "n_signal", "selection")}
     res["run"] = str(parent)
     res["n_models"] = len(results)
@@ -58,6 +65,8 @@ def evaluate_bootstrap(parent: Path, runs: list[Path], data: list[str], out: Pat
             res[f"{key}_models_std"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
     per = {name: summarise_models([r["per_source"][name] for r in results]) for name in results[0]["per_source"]}
     res["per_source"] = per
+    if "double_pulse" in results[0]:
+        res["double_pulse"] = results[0]["double_pulse"]
     res["plots"] = results[0].get("plots", [])
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out / "evaluation.json", json.dumps(res, indent=2).encode())

@@ -18,9 +18,16 @@ from .metrics import (auc, energy_matching_weights, rejection_at_acceptance, ver
                       weighted_rejection_at_acceptance)
 
 
-def _load(path: str | Path, key: str = "score") -> tuple[dict[str, np.ndarray], str]:
-    """One dataset (``score``, ``energy_MeV``, ...) per source group of a scores.h5, and the signal name."""
+def _load(path: str | Path, key: str = "score", double_pulse_loss: float | None = None
+          ) -> tuple[dict[str, np.ndarray], str]:
+    """One dataset (``score``, ``energy_MeV``, ...) per source group of a scores.h5, and the signal name.
+
+    ``double_pulse_loss``: with ``key="score"``, apply the double-pulse cut that loses this fraction
+    of the signal (:mod:`scintnet.reco.pileup`): failing events get score −1, so every metric on the
+    result is the combined "cut and score" figure."""
     import h5py
+
+    from ..reco.pileup import apply_cut, cut_for_signal_loss
 
     p = Path(path)
     if p.is_dir():
@@ -29,21 +36,31 @@ def _load(path: str | Path, key: str = "score") -> tuple[dict[str, np.ndarray], 
         raise FileNotFoundError(f"{p} not found (run `scintnet evaluate` first)")
     with h5py.File(p, "r") as f:
         sig = str(f.attrs["signal_source"])
-        return {k: np.asarray(g[key], float) for k, g in f.items()}, sig
+        out = {k: np.asarray(g[key], float) for k, g in f.items()}
+        if key != "score" or not double_pulse_loss:
+            return out, sig
+        missing = [k for k, g in f.items() if "second_pulse_fraction" not in g]
+        if missing:
+            raise ValueError(f"{p}: no second_pulse_fraction for {missing} (evaluate with this version, or "
+                             "benchmarks/add_double_pulse.py for older runs)")
+        frac = {k: np.asarray(g["second_pulse_fraction"], float) for k, g in f.items()}
+    cut = cut_for_signal_loss(frac[sig], double_pulse_loss)
+    return {k: apply_cut(v, frac[k], cut) for k, v in out.items()}, sig
 
 
 def paired_comparison(run_a: str | Path, run_b: str | Path, background: str | list[str] | None = None,
                       n_boot: int = 1000, seed: int = 0, acceptance: float = 0.9, energy_matched: bool = False,
-                      vertex_matched: bool = False) -> dict:
+                      vertex_matched: bool = False, double_pulse_loss: float | None = None) -> dict:
     """Rejection at ``acceptance`` and AUC of A and B, their difference A − B with paired-bootstrap spread.
 
     ``background``: one group, a list of groups pooled together, or None for every non-signal group.
     ``energy_matched``: weight the background to the signal's energy spectrum
     (:func:`~scintnet.evaluate.metrics.energy_matching_weights`) — the rejection at fixed energy.
     ``vertex_matched``: as ``energy_matched`` and, in addition, the signal weighted to the background's
-    radial distribution (:func:`~scintnet.evaluate.metrics.vertex_matching_weights`)."""
-    a, sig_a = _load(run_a)
-    b, sig_b = _load(run_b)
+    radial distribution (:func:`~scintnet.evaluate.metrics.vertex_matching_weights`).
+    ``double_pulse_loss``: both runs behind the same double-pulse cut (that signal loss; see :func:`_load`)."""
+    a, sig_a = _load(run_a, double_pulse_loss=double_pulse_loss)
+    b, sig_b = _load(run_b, double_pulse_loss=double_pulse_loss)
     if sig_a != sig_b:
         raise ValueError(f"different signal sources: {sig_a} vs {sig_b}")
     if background is None:
@@ -81,6 +98,6 @@ def paired_comparison(run_a: str | Path, run_b: str | Path, background: str | li
     ra, rb = rej(sa, ba, full_s, full_b), rej(sb, bb, full_s, full_b)
     return {"a": str(run_a), "b": str(run_b), "signal": sig_a, "backgrounds": bkgs, "n_signal": int(sa.size),
             "n_background": int(ba.size), "energy_matched": energy_matched or vertex_matched,
-            "vertex_matched": vertex_matched, "rejection_a": ra, "rejection_b": rb, "rejection_diff": ra - rb,
+            "vertex_matched": vertex_matched, "double_pulse_loss": double_pulse_loss, "rejection_a": ra, "rejection_b": rb, "rejection_diff": ra - rb,
             "rejection_diff_paired_std": float(d_rej.std()), "fraction_a_better": float(np.mean(d_rej > 0)),
             "auc_a": auc(sa, ba), "auc_b": auc(sb, bb), "auc_diff_paired_std": float(d_auc.std()), "n_boot": n_boot}

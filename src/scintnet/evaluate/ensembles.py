@@ -74,17 +74,21 @@ def _evaluation(path: Path, eval_name: str) -> dict[str, Any]:
 
 
 def per_training_rejections(paths: list[str | Path], source: str, energy_matched: bool = False,
-                            eval_name: str = "eval", vertex_matched: bool = False) -> tuple[list[float], list[str]]:
+                            eval_name: str = "eval", vertex_matched: bool = False,
+                            double_pulse_cut: bool = False) -> tuple[list[float], list[str]]:
     """The rejection at 90 % acceptance of ``source`` for every training behind ``paths``.
 
     A path is a run directory (its ``eval_name/evaluation.json`` is read) or an evaluation.json;
     a bootstrap run (``--bootstrap K``) contributes its K models, a single run one value.
-    ``vertex_matched`` reads the energy- and vertex-matched figure instead.
+    ``vertex_matched`` reads the energy- and vertex-matched figure instead; ``double_pulse_cut`` the
+    figure behind the double-pulse cut (``*_double_pulse_cut``, :mod:`scintnet.reco.pileup`).
     Returns the values and a label per training.  Raises if a figure is missing — silently
     dropping a training would bias the comparison.
     """
     key = ("rejection_at_90_vertex_matched" if vertex_matched
            else "rejection_at_90_energy_matched" if energy_matched else "rejection_at_90")
+    if double_pulse_cut:
+        key += "_double_pulse_cut"
     why = "vertex_matching_unavailable" if vertex_matched else "energy_matching_unavailable"
     vals: list[float] = []
     labels: list[str] = []
