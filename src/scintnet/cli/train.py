@@ -124,11 +124,15 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         from rich.table import Table
 
         t = Table(title=f"{res['model']} ({res['preset']}) — rejection at 90 % {res['signal_source']} acceptance")
-        for c in ("source", "events", "AUC", "rejection@90"):
+        dp = res.get("double_pulse")
+        for c in ("source", "events", "AUC", "rejection@90") + ((f"with double-pulse cut ({100 * dp['signal_loss']:.0f} % "
+                                                                "signal loss)",) if dp else ()):
             t.add_column(c)
         for name, r in res["per_source"].items():
             sd = r.get("rejection_at_90_bootstrap_std", 0.0)
-            t.add_row(name, str(r["n_events"]), f"{r['auc']:.4f}", f"{100 * r['rejection_at_90']:.1f} ± {100 * sd:.1f} %")
+            extra = (f"{100 * r['rejection_at_90_double_pulse_cut']:.1f} %",) if dp else ()
+            t.add_row(name, str(r["n_events"]), f"{r['auc']:.4f}", f"{100 * r['rejection_at_90']:.1f} ± {100 * sd:.1f} %",
+                      *extra)
         Console().print(t)
         for f in res.get("plots", []):
             typer.echo(f"plot: {f}")
