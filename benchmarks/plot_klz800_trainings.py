@@ -75,6 +75,10 @@ def main() -> None:
     ax2.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax2.axhline(10, color="grey", ls=":", lw=1)
     ax2.set_title("every training (dots), mean ± training sd (bars); dotted: chance")
+    dp = rows[0].get("double_pulse_loss")
+    if dp:  # figures made with compare_klz800.py --double-pulse-loss: say so on the plot
+        fig.suptitle(f"behind the double-pulse cut ({100 * dp:.0f} % 0νββ loss; acceptance over all 0νββ events)",
+                     fontsize=10)
     fig.tight_layout()
     a.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = a.out.with_name(f".{a.out.stem}.tmp{a.out.suffix}")
