@@ -197,7 +197,7 @@ def fiducial_expansion(r_before_mm: np.ndarray, r_after_mm: np.ndarray, r0_mm: f
 
 # --- evaluated model (runs/NAME/eval/scores.h5) ------------------------------------------
 def read_scores(path: str | Path) -> tuple[str, dict[str, dict[str, np.ndarray]]]:
-    """Read ``scores.h5``: (signal source, {source: {score, label, energy_MeV, radius_mm}})."""
+    """Read ``scores.h5``: (signal source, {source: {score, label, energy_MeV, radius_mm[, second_pulse_fraction]}})."""
     import h5py
 
     p = Path(path)
@@ -212,24 +212,40 @@ def read_scores(path: str | Path) -> tuple[str, dict[str, dict[str, np.ndarray]]
         for name, g in f.items():
             if "score" not in g:
                 raise ValueError(f"{p}: group /{name} has no 'score' dataset")
-            out[name] = {k: g[k][()] for k in ("score", "label", "energy_MeV", "radius_mm") if k in g}
+            out[name] = {k: g[k][()] for k in ("score", "label", "energy_MeV", "radius_mm", "second_pulse_fraction")
+                         if k in g}
     if sig not in out:
         raise ValueError(f"{p}: signal source {sig!r} has no group (groups: {', '.join(out)})")
     return sig, out
 
 
 def sensitivity_from_scores(path: str | Path, ref_tpr: float = 0.9, frac_ll: float = FRACTION_LONG_LIVED,
-                            r0_mm: float = 1570.0, fiducial_radius_mm: float | None = None) -> dict:
+                            r0_mm: float = 1570.0, fiducial_radius_mm: float | None = None,
+                            double_pulse_loss: float | None = None) -> dict:
     """All counting-experiment figures of an evaluated model (per background, mixed eq. 6, FV eq. 7).
 
     ``fiducial_radius_mm`` restricts the XeLS comparisons to r < R (film events are never cut).
+    ``double_pulse_loss``: the double-pulse cut (:mod:`scintnet.reco.pileup`) that loses this fraction
+    of the signal comes first; the signal efficiency then counts the events it removes.
     """
     sig_name, data = read_scores(path)
+    dp = None
+    if double_pulse_loss:
+        from ..reco.pileup import apply_cut, cut_for_signal_loss
+
+        missing = [n for n, d in data.items() if "second_pulse_fraction" not in d]
+        if missing:
+            raise ValueError(f"{path}: no second_pulse_fraction for {missing} (re-run `scintnet evaluate`)")
+        cut = cut_for_signal_loss(data[sig_name]["second_pulse_fraction"], double_pulse_loss)
+        data = {n: dict(d, score=apply_cut(d["score"], d["second_pulse_fraction"], cut)) for n, d in data.items()}
+        dp = {"signal_loss": double_pulse_loss, "cut_fraction": cut}
     sig = data[sig_name]
     s_scores = sig["score"]
     if fiducial_radius_mm is not None and "radius_mm" in sig:
         s_scores = s_scores[sig["radius_mm"] < fiducial_radius_mm]
     res: dict = {"signal_source": sig_name, "n_signal": int(s_scores.size), "ref_tpr": ref_tpr, "backgrounds": {}}
+    if dp is not None:
+        res["double_pulse"] = dp
     thr_ref = float(np.quantile(s_scores, 1 - ref_tpr, method="lower"))
     ll: list[np.ndarray] = []
     for name, d in data.items():

@@ -20,6 +20,9 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         fpr_ll: Optional[float] = typer.Option(None, "--fpr-ll", help="long-lived spallation efficiency (eq. 6)"),
         frac_ll: float = typer.Option(0.582, "--frac-ll", help="long-lived fraction of the ROI background (eq. 6)"),
         r0: float = typer.Option(1570.0, "--r0-mm", help="current fiducial radius for the FV expansion"),
+        double_pulse_loss: Optional[float] = typer.Option(None, "--double-pulse-loss", min=0.0, max=0.5,
+                                                          help="apply the double-pulse cut losing this fraction "
+                                                          "of the signal first (e.g. 0.01)"),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """Counting-experiment sensitivity gains (KamNet paper eq. 5-8)."""
@@ -28,7 +31,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         try:
             if run is not None:
                 path = run if run.suffix == ".h5" else run / "eval" / "scores.h5"
-                res = sn.sensitivity_from_scores(path, r0_mm=r0, frac_ll=frac_ll)
+                res = sn.sensitivity_from_scores(path, r0_mm=r0, frac_ll=frac_ll, double_pulse_loss=double_pulse_loss)
             else:
                 if tpr is None or (fpr is None and fpr_ll is None):
                     _fail("give a run directory, or --tpr with --fpr (eq. 5) and/or --fpr-ll (eq. 6)")
