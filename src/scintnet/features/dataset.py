@@ -101,13 +101,14 @@ class EventSet:
         if self._nhit is None:
             spec = self.nhit_spec
             cell = pmt_cells(self.pmt_pos_mm, spec, self.pmt_mask(None))
-            self._nhit = count_cells(np.arange(len(self), dtype=np.int64), *self._kernel_args(cell),
+            self._nhit = count_cells(np.arange(len(self), dtype=np.int64), *self._kernel_args(cell, spec),
                                      spec.t_min_ns, spec.dt_ns, spec.n_t, spec.n_angle)
         return self._nhit
 
-    def _kernel_args(self, cell: np.ndarray) -> tuple:
+    def _kernel_args(self, cell: np.ndarray, spec: MapSpec = PAPER_MAP) -> tuple:
+        lo, hi = spec.gate
         return (self.hit_offsets, self.hit_pmt, self.hit_time_ns, self.hit_charge_pe, self.vertex_mm,
-                self.pmt_pos_mm, cell, 1.0 / self.v_mm_per_ns)
+                self.pmt_pos_mm, cell, 1.0 / self.v_mm_per_ns, np.asarray(self.t0_ns, np.float64), lo, hi)
 
     def subset(self, idx: np.ndarray) -> "EventSet":
         """A new EventSet of events ``idx`` (hits copied compactly)."""
@@ -354,7 +355,7 @@ class KamNetMap(_Representation):
         s = self.spec
         idx = np.asarray(idx, np.int64)
         out = np.zeros((idx.size, s.n_cells), np.float32)
-        fill_maps(out, idx, *events._kernel_args(self._cells(events, s)), s.t_min_ns, s.dt_ns, s.n_t, s.n_angle)
+        fill_maps(out, idx, *events._kernel_args(self._cells(events, s), s), s.t_min_ns, s.dt_ns, s.n_t, s.n_angle)
         if self.log_charge:
             np.log1p(out, out=out)
         return {"x": torch.from_numpy(out).view(idx.size, *s.shape)}
@@ -377,7 +378,8 @@ class TimeSpectrum(_Representation):
         spec = MapSpec(n_t=self.n_bins, t_min_ns=self.t_min_ns, t_max_ns=self.t_max_ns, n_theta=1, n_phi=1)
         idx = np.asarray(idx, np.int64)
         out = np.zeros((idx.size, self.n_bins), np.float32)
-        fill_spectra(out, idx, *events._kernel_args(self._cells(events, spec)), spec.t_min_ns, spec.dt_ns, spec.n_t)
+        fill_spectra(out, idx, *events._kernel_args(self._cells(events, spec), spec), spec.t_min_ns, spec.dt_ns,
+                     spec.n_t)
         if self.normalize:
             out /= np.maximum(out.sum(1, keepdims=True), 1e-12)
         return {"x": torch.from_numpy(out)}
@@ -426,8 +428,8 @@ class PointCloud(_Representation):
         dirs = events.pmt_pos_mm / np.linalg.norm(events.pmt_pos_mm, axis=1, keepdims=True)
         a = events._kernel_args(cells)
         r_ref_mm = float(np.linalg.norm(events.pmt_pos_mm, axis=1).mean())
-        fill_points(x, mask, idx, a[0], a[1], a[2], a[3], a[4], a[5], dirs, events.pmt_type, cells, a[7],
-                    self.frame == "vertex", 1.0 / r_ref_mm)
+        fill_points(x, mask, idx, a[0], a[1], a[2], a[3], a[4], a[5], dirs, events.pmt_type, cells, a[7], a[8], a[9],
+                    a[10], self.frame == "vertex", 1.0 / r_ref_mm)
         return {"x": torch.from_numpy(x), "mask": torch.from_numpy(mask)}
 
 

@@ -28,6 +28,12 @@ class MapSpec:
     are kept in the first/last bin (paper: -20..22 ns, 28 bins of 1.5 ns).  ``grid`` is
     ``"theta_phi"`` (uniform in polar angle and azimuth, the paper's 38x38) or
     ``"equal_area"`` (uniform in cos(theta) and phi: every cell the same solid angle).
+
+    ``t0_gate_ns``: None takes T0 as the paper does (eq. 2: charge-weighted mean of T_raw - TOF over
+    all hits).  ``(lo, hi)`` restricts that mean to the hits whose residual to the vertex fit's start
+    time lies in [lo, hi) — the first flash — so a delayed second flash in the same event (⁹⁰Nb's
+    125 ns ⁹⁰Zr isomer, Bi–Po pile-up) no longer drags T0 between the two flashes; its hits then land
+    in the last (overflow) time bin.  Events without hits in the gate fall back to eq. 2.
     """
 
     n_t: int = 28
@@ -36,6 +42,7 @@ class MapSpec:
     n_theta: int = 38
     n_phi: int = 38
     grid: str = "theta_phi"
+    t0_gate_ns: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.n_t < 1 or self.n_theta < 1 or self.n_phi < 1:
@@ -44,6 +51,16 @@ class MapSpec:
             raise ValueError(f"MapSpec window must have t_max_ns > t_min_ns (got {self.t_min_ns}..{self.t_max_ns})")
         if self.grid not in GRIDS:
             raise ValueError(f"MapSpec grid must be one of {GRIDS}, got {self.grid!r}")
+        if self.t0_gate_ns is not None:
+            lo, hi = (float(x) for x in self.t0_gate_ns)
+            if not hi > lo:
+                raise ValueError(f"MapSpec t0_gate_ns must be (lo, hi) with hi > lo, got {self.t0_gate_ns}")
+            object.__setattr__(self, "t0_gate_ns", (lo, hi))  # JSON lists -> a hashable tuple
+
+    @property
+    def gate(self) -> tuple[float, float]:
+        """(lo, hi) for the kernels; (0, 0) means no gate (paper eq. 2)."""
+        return self.t0_gate_ns if self.t0_gate_ns is not None else (0.0, 0.0)
 
     @classmethod
     def from_dt(cls, dt_ns: float, t_min_ns: float = -20.0, t_max_ns: float = 22.0, **kw) -> "MapSpec":
@@ -156,13 +173,19 @@ def select_pmts(chunk: EventChunk, keep_pmt: np.ndarray) -> EventChunk:
 # --------------------------------------------------------------------------- batch kernels
 # Each kernel walks the hit range offsets[e]:offsets[e+1] of the requested events directly,
 # so a batch never copies the hits of the whole set; PMTs with cell < 0 are ignored.
+# ``t_fit`` float64[n_events] (the vertex fit's start times) and ``g_lo, g_hi`` are the T0 gate of
+# ``MapSpec.t0_gate_ns``; g_hi <= g_lo (``MapSpec.gate`` of an ungated spec) is the paper's eq. 2.
 
 
 @nb.njit(cache=True)
-def _t0(offsets, pmt, time_ns, charge_pe, e, vx, vy, vz, pmt_pos, cell, inv_v):
-    """Charge-weighted mean of T_raw - TOF over the used hits of event e (eq. 2)."""
+def _t0(offsets, pmt, time_ns, charge_pe, e, vx, vy, vz, pmt_pos, cell, inv_v, t_fit, lo, hi):
+    """Charge-weighted mean of T_raw - TOF over the used hits of event e (eq. 2); with a gate
+    (hi > lo and a finite fit start time ``t_fit``) only over hits with T_raw - TOF - t_fit in [lo, hi)."""
+    gated = hi > lo and np.isfinite(t_fit)
     sq = 0.0
     sqt = 0.0
+    gq = 0.0
+    gqt = 0.0
     for h in range(offsets[e], offsets[e + 1]):
         p = pmt[h]
         if cell[p] < 0:
@@ -173,16 +196,22 @@ def _t0(offsets, pmt, time_ns, charge_pe, e, vx, vy, vz, pmt_pos, cell, inv_v):
         tc = time_ns[h] - np.sqrt(dx * dx + dy * dy + dz * dz) * inv_v
         sq += charge_pe[h]
         sqt += charge_pe[h] * tc
+        if gated and tc - t_fit >= lo and tc - t_fit < hi:
+            gq += charge_pe[h]
+            gqt += charge_pe[h] * tc
+    if gq > 0:
+        return gqt / gq
     return sqt / sq if sq > 0 else 0.0
 
 
 @nb.njit(cache=True)
-def fill_maps(out, idx, offsets, pmt, time_ns, charge_pe, vertex_mm, pmt_pos, cell, inv_v, t_min, dt, n_t, n_angle):
+def fill_maps(out, idx, offsets, pmt, time_ns, charge_pe, vertex_mm, pmt_pos, cell, inv_v, t_fit, g_lo, g_hi,
+              t_min, dt, n_t, n_angle):
     """Scatter charges into ``out`` float32[B, n_t*n_angle] (zeroed by the caller)."""
     for b in range(idx.shape[0]):
         e = idx[b]
         vx, vy, vz = vertex_mm[e, 0], vertex_mm[e, 1], vertex_mm[e, 2]
-        t0 = _t0(offsets, pmt, time_ns, charge_pe, e, vx, vy, vz, pmt_pos, cell, inv_v)
+        t0 = _t0(offsets, pmt, time_ns, charge_pe, e, vx, vy, vz, pmt_pos, cell, inv_v, t_fit[e], g_lo, g_hi)
         for h in range(offsets[e], offsets[e + 1]):
             p = pmt[h]
             c = cell[p]
@@ -198,14 +227,15 @@ def fill_maps(out, idx, offsets, pmt, time_ns, charge_pe, vertex_mm, pmt_pos, ce
 
 
 @nb.njit(cache=True)
-def count_cells(idx, offsets, pmt, time_ns, charge_pe, vertex_mm, pmt_pos, cell, inv_v, t_min, dt, n_t, n_angle):
+def count_cells(idx, offsets, pmt, time_ns, charge_pe, vertex_mm, pmt_pos, cell, inv_v, t_fit, g_lo, g_hi,
+                t_min, dt, n_t, n_angle):
     """Occupied cells per event (int32[B]) with a reusable marker array (no dense maps)."""
     mark = np.full(n_t * n_angle, -1, np.int64)
     res = np.zeros(idx.shape[0], np.int32)
     for b in range(idx.shape[0]):
         e = idx[b]
         vx, vy, vz = vertex_mm[e, 0], vertex_mm[e, 1], vertex_mm[e, 2]
-        t0 = _t0(offsets, pmt, time_ns, charge_pe, e, vx, vy, vz, pmt_pos, cell, inv_v)
+        t0 = _t0(offsets, pmt, time_ns, charge_pe, e, vx, vy, vz, pmt_pos, cell, inv_v, t_fit[e], g_lo, g_hi)
         n = 0
         for h in range(offsets[e], offsets[e + 1]):
             p = pmt[h]
@@ -226,12 +256,13 @@ def count_cells(idx, offsets, pmt, time_ns, charge_pe, vertex_mm, pmt_pos, cell,
 
 
 @nb.njit(cache=True)
-def fill_spectra(out, idx, offsets, pmt, time_ns, charge_pe, vertex_mm, pmt_pos, cell, inv_v, t_min, dt, n_bins):
+def fill_spectra(out, idx, offsets, pmt, time_ns, charge_pe, vertex_mm, pmt_pos, cell, inv_v, t_fit, g_lo, g_hi,
+                 t_min, dt, n_bins):
     """Charge-weighted proper-time spectra float32[B, n_bins], edge bins keep under/overflow."""
     for b in range(idx.shape[0]):
         e = idx[b]
         vx, vy, vz = vertex_mm[e, 0], vertex_mm[e, 1], vertex_mm[e, 2]
-        t0 = _t0(offsets, pmt, time_ns, charge_pe, e, vx, vy, vz, pmt_pos, cell, inv_v)
+        t0 = _t0(offsets, pmt, time_ns, charge_pe, e, vx, vy, vz, pmt_pos, cell, inv_v, t_fit[e], g_lo, g_hi)
         for h in range(offsets[e], offsets[e + 1]):
             p = pmt[h]
             if cell[p] < 0:
@@ -246,7 +277,7 @@ def fill_spectra(out, idx, offsets, pmt, time_ns, charge_pe, vertex_mm, pmt_pos,
 
 @nb.njit(cache=True)
 def fill_points(out, mask, idx, offsets, pmt, time_ns, charge_pe, vertex_mm, pmt_pos, pmt_dir, pmt_type, cell, inv_v,
-                vertex_frame=False, inv_r_ref=0.0):
+                t_fit, g_lo, g_hi, vertex_frame=False, inv_r_ref=0.0):
     """Point cloud rows (dir x, y, z, tau, charge, type) of the used hits per event.
 
     ``out`` float32[B, N, 6] and ``mask`` bool[B, N] are zeroed by the caller; hits keep their
@@ -262,7 +293,7 @@ def fill_points(out, mask, idx, offsets, pmt, time_ns, charge_pe, vertex_mm, pmt
     for b in range(idx.shape[0]):
         e = idx[b]
         vx, vy, vz = vertex_mm[e, 0], vertex_mm[e, 1], vertex_mm[e, 2]
-        t0 = _t0(offsets, pmt, time_ns, charge_pe, e, vx, vy, vz, pmt_pos, cell, inv_v)
+        t0 = _t0(offsets, pmt, time_ns, charge_pe, e, vx, vy, vz, pmt_pos, cell, inv_v, t_fit[e], g_lo, g_hi)
         a = offsets[e]
         m = offsets[e + 1] - a
         tau = np.empty(m)

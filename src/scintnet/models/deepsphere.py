@@ -47,6 +47,8 @@ class DeepSphereConfig:
     radius_factor: float = 1.5  # neighbours within this many mean pixel spacings
     fc: int = 128
     dropout: float = 0.1
+    # None: the maps' T0 is the paper's eq. 2; (lo, hi): eq. 2 over the first flash only (MapSpec.t0_gate_ns)
+    t0_gate_ns: tuple[float, float] | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -57,6 +59,10 @@ DEEPSPHERE_PRESETS = {
     "paper": DeepSphereConfig(),
     "cpu": DeepSphereConfig(n_t=14, n_theta=16, n_phi=16, channels=(16, 32, 48), convs_per_block=2, fc=64,
                             dropout=0.1),
+    # the cpu network on maps whose T0 ignores a delayed second flash (residual to the fit start > 30 ns,
+    # as the double-pulse variable of reco.pileup)
+    "cpu_flash": DeepSphereConfig(n_t=14, n_theta=16, n_phi=16, channels=(16, 32, 48), convs_per_block=2, fc=64,
+                                  dropout=0.1, t0_gate_ns=(-20.0, 30.0)),
     "tiny": DeepSphereConfig(n_t=4, n_theta=8, n_phi=8, channels=(4, 6), convs_per_block=1, cheb_k=3, fc=8,
                              dropout=0.0),
 }

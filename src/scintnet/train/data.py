@@ -22,7 +22,9 @@ def representation_for(model: nn.Module):
     if kind == "kamnet_map":
         # log(1 + charge): ~hit occupancy for single p.e. (the original trained on maps
         # "without charge"), while multi-p.e. cells still carry some weight
-        spec = MapSpec(n_t=c.n_t, n_theta=c.n_theta, n_phi=c.n_phi, grid=getattr(c, "grid", "theta_phi"))
+        gate = getattr(c, "t0_gate_ns", None)
+        spec = MapSpec(n_t=c.n_t, n_theta=c.n_theta, n_phi=c.n_phi, grid=getattr(c, "grid", "theta_phi"),
+                       t0_gate_ns=None if gate is None else tuple(gate))
         return KamNetMap(spec=spec, log_charge=True)
     if kind == "time_spectrum":
         return TimeSpectrum(n_bins=c.n_t, normalize=True)
