@@ -157,7 +157,8 @@ def _vertex_matched(sig: np.ndarray, bkg: np.ndarray, energy_sig: np.ndarray, en
 
 def _double_pulse_figures(table: dict[str, Any], scores: dict[str, dict[str, np.ndarray]], signal_name: str,
                           loss: float) -> float:
-    """The double-pulse cut value; adds the "double-pulse cut, then score" rejections (plain, energy- and vertex-matched) per background."""
+    """Add the "double-pulse cut, then score" rejections (plain, energy- and vertex-matched) per
+    background to ``table``; returns the cut value."""
     from ..reco.pileup import apply_cut, cut_for_signal_loss
 
     cut = cut_for_signal_loss(scores[signal_name]["pulse"], loss)
@@ -168,11 +169,13 @@ def _double_pulse_figures(table: dict[str, Any], scores: dict[str, dict[str, np.
         b = apply_cut(d["score"], d["pulse"], cut)
         row["double_pulse_cut_rejection"] = float(np.mean(~(d["pulse"] <= cut))) if b.size else None
         row["rejection_at_90_double_pulse_cut"] = rejection_at_acceptance(sig, b)
+        wb = None
         for kind in ("energy", "vertex"):
             if row.get(f"rejection_at_90_{kind}_matched") is None:
                 row[f"rejection_at_90_{kind}_matched_double_pulse_cut"] = None
                 continue
-            wb = energy_matching_weights(sd["energy"], d["energy"])
+            if wb is None:  # the same energy weights serve both figures
+                wb = energy_matching_weights(sd["energy"], d["energy"])
             ws = vertex_matching_weights(sd["radius"], d["radius"]) if kind == "vertex" else None
             row[f"rejection_at_90_{kind}_matched_double_pulse_cut"] = weighted_rejection_at_acceptance(
                 sig, b, wb, weights_signal=ws)
