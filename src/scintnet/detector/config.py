@@ -52,11 +52,16 @@ class Scintillator:
     decay_times_ns: tuple[float, ...]
     decay_weights: tuple[float, ...]
     alpha_decay_weights: tuple[float, ...]  # alphas have more slow light
-    attenuation_length_mm: float  # optical attenuation of LS at ~400 nm
-    group_velocity_mm_per_ns: float  # also the effective speed used for TOF in reco
-    group_velocity_spread: float = 0.0  # relative sigma of the photon group velocity (chromatic dispersion)
+    attenuation_length_mm: float  # total optical attenuation length of LS at 400 nm (scintillator.optics.media)
+    # Effective speed of light used by reconstruction and the network inputs for time of flight.  The
+    # simulation does not use it: photons travel at c / n_g(lambda) of each medium (optics.media).
+    group_velocity_mm_per_ns: float
     ops_fraction: float = 0.5  # fraction of e+ forming ortho-positronium (~50 %, PRC 83, 015504)
     ops_lifetime_ns: float = 3.0  # o-Ps lifetime in LS (2.97 +- 0.04 ns, arXiv 1804.09456)
+    rayleigh_length_mm: float = 28200.0  # LS Rayleigh length at 430 nm (LAB: 28.2 m, arXiv:1504.00987)
+    reemission_probability: float = 0.80  # PPO re-emission after absorption (to check, arXiv:1509.02327)
+    reemission_time_ns: float = 1.6  # PPO fluorescence decay time (to check)
+    cherenkov: bool = False  # Cherenkov light of e-/e+ tracks (Frank-Tamm, optics.response)
 
 
 @dataclass(frozen=True)
@@ -163,9 +168,13 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     return cls(**kwargs)
 
 
-# Fields that older scintnet versions wrote into event files, with the only value whose meaning
-# the current code reproduces: such files stay readable; any other value is refused.
-RETIRED_FIELDS: dict[str, dict[str, Any]] = {"scintillator": {"cherenkov": False}}
+# Fields that older scintnet versions wrote into event files.  ``None``: dropped whatever its value (the
+# file's hits were simulated with it; the current simulation has no such knob); any other value: the only
+# value whose meaning the current code reproduces, any other is refused.
+RETIRED_FIELDS: dict[str, dict[str, Any]] = {
+    # the Gaussian photon-speed spread that stood for dispersion and scattering (replaced by optics.media)
+    "scintillator": {"group_velocity_spread": None},
+}
 
 
 def _drop_retired(data: dict[str, Any]) -> dict[str, Any]:
@@ -175,7 +184,7 @@ def _drop_retired(data: dict[str, Any]) -> dict[str, Any]:
             sec = dict(data[section])
             for k, ok in retired.items():
                 if k in sec:
-                    if sec[k] != ok:
+                    if ok is not None and sec[k] != ok:
                         raise ConfigError(f"{section}.{k} = {sec[k]!r} is no longer supported (only {ok!r})")
                     del sec[k]
             data[section] = sec
@@ -218,6 +227,11 @@ def validate(cfg: DetectorConfig) -> None:
         raise ConfigError("scintillator decay_times_ns / decay_weights / alpha_decay_weights lengths differ")
     if s.light_yield_per_MeV <= 0 or s.group_velocity_mm_per_ns <= 0 or s.attenuation_length_mm <= 0:
         raise ConfigError("scintillator light yield, group velocity and attenuation length must be > 0")
+    if not (s.rayleigh_length_mm > 0 and 0 <= s.reemission_probability <= 1 and s.reemission_time_ns >= 0):
+        raise ConfigError("scintillator: need rayleigh_length_mm > 0, 0 <= reemission_probability <= 1, "
+                          "reemission_time_ns >= 0")
+    if not isinstance(s.cherenkov, bool):
+        raise ConfigError("scintillator.cherenkov must be true or false")
     for t in cfg.pmts.types:
         if t.count <= 0 or not 0 < t.quantum_efficiency <= 1 or not 0 < t.photocoverage < 1:
             raise ConfigError(f"PMT type {t.name!r}: need count > 0, 0 < QE <= 1, 0 < coverage < 1")

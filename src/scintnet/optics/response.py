@@ -1,27 +1,37 @@
-"""Light emission, propagation and PMT response, without tracking photons.
+"""Light emission, propagation and PMT response: photoelectrons and the hits the readout keeps.
 
-For each energy deposit the expected number of photoelectrons at every PMT is
+Two modes give the same physics (``mode=``):
 
-    mu_ij = LY * Evis_i * A_j cos(eta_ij) / (4 pi d_ij^2) * exp(-d_ij / L_att) * QE_j
+``"reference"``
+    every optical photon is tracked (:mod:`scintnet.optics.tracking`): scintillation photons,
+    Poisson(light yield x visible energy) per deposit, isotropic, wavelength from the PPO spectrum,
+    start time = deposit time + scintillation profile; Cherenkov photons on the cone of each e-/e+ track
+    segment (Frank-Tamm with n(lambda)).  Used to validate and to build the light tables.
+``"production"`` (default)
+    photoelectrons are sampled directly.  Scintillation light has two components:
 
-(gray-disk PMTs; ``A_j`` from the photocoverage).  Photoelectron counts are Poisson,
-their emission times follow the scintillation profile (rise + multi-exponential decay,
-sampled as the sum of two exponentials), plus time of flight at the group velocity (with a
-per-photon Gaussian spread standing for chromatic dispersion and scattering) and a
-Gaussian transit-time spread.  The readout keeps what the real detector gives: the
-first-hit time and the total charge per PMT, plus dark hits.
+    * direct: mu_ij = N_gamma A_j QE_j cos(eta_ij) / (4 pi d_ij^2) * T(d_LS, d_oil), the gray-disk flux with the
+      spectrum-averaged transmission T over the path lengths in LS and oil; each p.e. gets a wavelength from
+      the spectrum transmitted along that path and flies at c / n_g(lambda) in each medium (dispersion);
+    * scattered / re-emitted: per unit photocathode area, a table in (source radius, cos angle between the
+      source and the tube directions) of the detected fraction and of its time-residual distribution
+      (t - t_emit - |x_pmt - x_src| n_g(400 nm)/c), built once by the reference mode and cached
+      (:mod:`scintnet.optics.tables`).
 
-Why Numba and not NumPy: the work per event is a loop over deposits x PMTs followed by
-a variable number of photoelectrons per PMT.  Vectorising that in NumPy needs
-(events x deposits x PMTs) temporaries and ragged repeats; measured in development the
-compiled loop was about 6x faster and allocation-free (see benchmarks/bench_sim.py).
+    Cherenkov photons (few: ~2 % of the light) are tracked as in the reference mode.
 
-Deposits closer than ``cluster_mm`` share one solid-angle computation (the solid angle
-changes by < 1 % over 5 cm at 6-9 m); photon *times* always use the exact deposit position.
+Both modes then go through one readout: transit-time spread (Gaussian), single-p.e. charge (Gaussian),
+dark hits uniform in the window, first-hit time and total charge per PMT above threshold.
+
+Why Numba: per event the work is a loop over deposits x PMTs followed by a variable number of
+photoelectrons per PMT; vectorising it in NumPy needs (events x deposits x PMTs) temporaries and ragged
+repeats (the compiled loop was ~6x faster, benchmarks/bench_sim.py).  Deposits closer than ``CLUSTER_MM``
+share one solid-angle computation; photon *times* always use the exact deposit position.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numba as nb
@@ -30,8 +40,11 @@ import numpy as np
 from ..detector.config import DetectorConfig
 from ..detector.pmts import PMTArray
 from ..physics.particles import ALPHA, Deposits
+from . import media, rng, tracking
+from .tracking import FLAG_CHERENKOV, find_pmt, propagate, sample_bin
 
 CLUSTER_MM = 50.0
+MODES = ("production", "reference")
 
 
 @dataclass
@@ -43,6 +56,7 @@ class Hits:
     time_ns : float32[n_hits]      first-hit time (relative to the decay)
     charge_pe : float32[n_hits]    total charge in p.e.
     npe : int32[n_events]          true number of photoelectrons (signal, not dark)
+    pe : PhotoElectrons | None     the photoelectrons before the readout (when asked for)
     """
 
     offsets: np.ndarray
@@ -50,6 +64,7 @@ class Hits:
     time_ns: np.ndarray
     charge_pe: np.ndarray
     npe: np.ndarray
+    pe: "PhotoElectrons | None" = None
 
     @property
     def n_events(self) -> int:
@@ -59,49 +74,200 @@ class Hits:
         return np.diff(self.offsets)
 
 
-@nb.njit(cache=True)
-def _sample_emission(rise, taus, cumw):
-    u = np.random.random()
+@dataclass
+class PhotoElectrons:
+    """Photoelectrons of a chunk before the readout: event-sorted, times without the transit-time spread.
+
+    flags: bit 0 scattered, bit 1 re-emitted, bit 2 Cherenkov (:mod:`scintnet.optics.tracking`).
+    """
+
+    offsets: np.ndarray
+    pmt: np.ndarray
+    time_ns: np.ndarray
+    flags: np.ndarray
+
+
+# ----------------------------------------------------------------------------------- shared pieces
+@nb.njit(cache=True, inline="always")
+def _sample_emission(st, rise, taus, cumw, row):
+    """Scintillation delay: component k of ``cumw[row]`` (row 0 electrons, 1 alphas), rise + exp decay."""
+    u = rng.uniform(st)
     k = 0
-    while k < cumw.size - 1 and u > cumw[k]:
+    m = cumw.shape[1]
+    while k < m - 1 and u > cumw[row, k]:
         k += 1
-    t = np.random.exponential(taus[k])
+    t = rng.exponential(st, taus[k])
     if rise > 0.0:
-        t += np.random.exponential(rise)
+        t += rng.exponential(st, rise)
     return t
 
 
 @nb.njit(cache=True)
-def _simulate_hits(
-    seed, n_events, dep_offsets, dep_pos, dep_t, dep_evis, dep_alpha,
-    pmt_pos, pmt_dir, pmt_gain, pmt_tts, pmt_spe, pmt_dark_mean,
-    light_yield, att_len, v_group, v_spread, rise, taus, cumw_e, cumw_a,
-    t_lo, t_hi, threshold, cluster_mm,
-):
-    np.random.seed(seed)
-    npmt = pmt_pos.shape[0]
-    cap = max(1024, n_events * 64)
-    out_pmt = np.empty(cap, np.int32)
-    out_t = np.empty(cap, np.float32)
-    out_q = np.empty(cap, np.float32)
+def _ensure(buf_pmt, buf_t, buf_f, n, extra):
+    """Room for ``extra`` more photoelectrons (called before a loop, never inside one)."""
+    if n + extra <= buf_pmt.size:
+        return buf_pmt, buf_t, buf_f
+    cap = 2 * buf_pmt.size + extra
+    a = np.empty(cap, np.int32)
+    a[:n] = buf_pmt[:n]
+    b = np.empty(cap, np.float64)
+    b[:n] = buf_t[:n]
+    c = np.empty(cap, np.int8)
+    c[:n] = buf_f[:n]
+    return a, b, c
+
+
+@nb.njit(cache=True)
+def _cherenkov_photons(st, e, g, dep_pos, dep_t, dep_dir, dep_tk, dep_ed, dep_reg, ch_tgrid, ch_cum, nreg_ls_n,
+                       ch_n, wl_w, r_outer, r_pmt, slow, mu_re, mu_ab, mu_ray, re_p, re_tau, em_cdf, pos, r2_disk,
+                       qe, resp, g_off, g_idx, n_z, n_phi, buf_pmt, buf_t, buf_f, n):
+    """Track the Cherenkov photons of one e-/e+ track segment (deposit ``g``)."""
+    tk = dep_tk[g]
+    if tk <= 0.0 or dep_dir[g, 0] * dep_dir[g, 0] + dep_dir[g, 1] * dep_dir[g, 1] + dep_dir[g, 2] * dep_dir[g, 2] < 0.5:
+        return buf_pmt, buf_t, buf_f, n
+    reg = dep_reg[g]
+    tl = max(tk - dep_ed[g], ch_tgrid[0])
+    nc_hi = np.interp(tk, ch_tgrid, ch_cum[reg])
+    nc_lo = np.interp(tl, ch_tgrid, ch_cum[reg]) if tl > ch_tgrid[0] else 0.0
+    mean = nc_hi - nc_lo
+    if mean <= 0.0:
+        return buf_pmt, buf_t, buf_f, n
+    nph = rng.poisson(st, mean)
+    buf_pmt, buf_t, buf_f = _ensure(buf_pmt, buf_t, buf_f, n, nph)
+    tm = 0.5 * (tk + tl)
+    gm = 1.0 + tm / 0.51099895
+    beta = math.sqrt(1.0 - 1.0 / (gm * gm))
+    for _ in range(nph):
+        # wavelength ~ (1 - 1/(beta n)^2) / lambda^2 on the grid (rejection against 1/lambda^2)
+        k = 0
+        cost = 1.0
+        for _try in range(100):
+            k = sample_bin(st, wl_w)
+            nn = ch_n[reg, k]
+            f = 1.0 - 1.0 / (beta * beta * nn * nn)
+            if f > 0.0 and rng.uniform(st) * (1.0 - 1.0 / (nn * nn)) < f:
+                cost = 1.0 / (beta * nn)
+                break
+        ux, uy, uz = tracking._rotate(dep_dir[g, 0], dep_dir[g, 1], dep_dir[g, 2], cost,
+                                      2.0 * math.pi * rng.uniform(st))
+        alive, x, y, z, t, k2, fl = propagate(st, dep_pos[g, 0], dep_pos[g, 1], dep_pos[g, 2], ux, uy, uz, dep_t[g], k,
+                                              FLAG_CHERENKOV, r_outer, r_pmt, slow, mu_re, mu_ab, mu_ray, re_p,
+                                              re_tau, em_cdf)
+        if alive:
+            j = find_pmt(x, y, z, pos, r2_disk, g_off, g_idx, n_z, n_phi)
+            if j >= 0 and rng.uniform(st) < qe[j] * resp[k2]:
+                buf_pmt[n] = j
+                buf_t[n] = t
+                buf_f[n] = fl
+                n += 1
+    return buf_pmt, buf_t, buf_f, n
+
+
+# ----------------------------------------------------------------------------------- reference mode
+@nb.njit(cache=True)
+def _reference_pe(st, n_events, dep_offsets, dep_pos, dep_t, dep_evis, dep_alpha, dep_dir, dep_tk, dep_ed,
+                  dep_reg, light_yield, rise, taus, cumw, r_outer, r_pmt, slow, mu_re, mu_ab, mu_ray,
+                  re_p, re_tau, em_cdf, resp, pos, r2_disk, qe, g_off, g_idx, n_z, n_phi, do_ch, ch_tgrid, ch_cum,
+                  ch_n, wl_w):
+    cap = max(1024, n_events * 256)
+    buf_pmt = np.empty(cap, np.int32)
+    buf_t = np.empty(cap, np.float64)
+    buf_f = np.empty(cap, np.int8)
     offsets = np.zeros(n_events + 1, np.int64)
-    npe_out = np.zeros(n_events, np.int32)
-    first_t = np.empty(npmt, np.float64)
-    charge = np.empty(npmt, np.float64)
-    mu_pmt = np.empty(npmt, np.float64)
-    nh = 0
+    n = 0
+    for e in range(n_events):
+        for g in range(dep_offsets[e], dep_offsets[e + 1]):
+            if dep_evis[g] > 0.0:
+                nph = rng.poisson(st, light_yield * dep_evis[g])
+                buf_pmt, buf_t, buf_f = _ensure(buf_pmt, buf_t, buf_f, n, nph)
+                for _ in range(nph):
+                    te = _sample_emission(st, rise, taus, cumw, 1 if dep_alpha[g] else 0)
+                    ux, uy, uz = tracking._iso(st)
+                    k = sample_bin(st, em_cdf)
+                    alive, x, y, z, t, k2, fl = propagate(st, dep_pos[g, 0], dep_pos[g, 1], dep_pos[g, 2], ux, uy, uz,
+                                                          dep_t[g] + te, k, 0, r_outer, r_pmt, slow, mu_re, mu_ab,
+                                                          mu_ray, re_p, re_tau, em_cdf)
+                    if alive:
+                        j = find_pmt(x, y, z, pos, r2_disk, g_off, g_idx, n_z, n_phi)
+                        if j >= 0 and rng.uniform(st) < qe[j] * resp[k2]:
+                            buf_pmt[n] = j
+                            buf_t[n] = t
+                            buf_f[n] = fl
+                            n += 1
+            if do_ch and not dep_alpha[g]:
+                buf_pmt, buf_t, buf_f, n = _cherenkov_photons(
+                    st, e, g, dep_pos, dep_t, dep_dir, dep_tk, dep_ed, dep_reg, ch_tgrid, ch_cum, 0, ch_n, wl_w,
+                    r_outer, r_pmt, slow, mu_re, mu_ab, mu_ray, re_p, re_tau, em_cdf, pos, r2_disk, qe, resp,
+                    g_off, g_idx, n_z, n_phi, buf_pmt, buf_t, buf_f, n)
+        offsets[e + 1] = n
+    return offsets, buf_pmt[:n].copy(), buf_t[:n].copy(), buf_f[:n].copy()
+
+
+# ----------------------------------------------------------------------------------- production mode
+@nb.njit(cache=True, inline="always")
+def _path_split(px, py, pz, qx, qy, qz, r_s):
+    """Lengths of the straight path p -> q inside and outside the sphere r < r_s (p inside it)."""
+    vx, vy, vz = qx - px, qy - py, qz - pz
+    d = math.sqrt(vx * vx + vy * vy + vz * vz)
+    ux, uy, uz = vx / d, vy / d, vz / d
+    b = px * ux + py * uy + pz * uz
+    c = px * px + py * py + pz * pz - r_s * r_s
+    if c >= 0.0:
+        return 0.0, d, d
+    ds = -b + math.sqrt(b * b - c)
+    if ds > d:
+        ds = d
+    return ds, d - ds, d
+
+
+@nb.njit(cache=True, inline="always")
+def _bilinear(tab, x, dx, y, dy):
+    nx, ny = tab.shape[0], tab.shape[1]
+    fx = min(max(x / dx, 0.0), nx - 1.000001)
+    fy = min(max(y / dy, 0.0), ny - 1.000001)
+    i, j = int(fx), int(fy)
+    ax, ay = fx - i, fy - j
+    return ((1 - ax) * (1 - ay) * tab[i, j] + ax * (1 - ay) * tab[i + 1, j] + (1 - ax) * ay * tab[i, j + 1]
+            + ax * ay * tab[i + 1, j + 1])
+
+
+@nb.njit(cache=True)
+def _production_pe(st, n_events, dep_offsets, dep_pos, dep_t, dep_evis, dep_alpha, dep_dir, dep_tk, dep_ed,
+                   dep_reg, light_yield, rise, taus, cumw, cluster_mm, pos, gain, qe,
+                   geo, geo_step, geo_nr, geo_nc, r_s, s_ref, slow_s, slow_o, t_dir, dir_cdf, d_step_s, d_step_o,
+                   ind_dens, ind_cdf, ind_r_step, ind_nc, ind_t0, ind_dt,
+                   do_ch, r_outer, r_pmt, slow, mu_re, mu_ab, mu_ray, re_p, re_tau, em_cdf, resp, r2_disk,
+                   g_off, g_idx, n_z, n_phi, ch_tgrid, ch_cum, ch_n, wl_w):
+    npmt = pos.shape[0]
+    cap = max(1024, n_events * 256)
+    buf_pmt = np.empty(cap, np.int32)
+    buf_t = np.empty(cap, np.float64)
+    buf_f = np.empty(cap, np.int8)
+    offsets = np.zeros(n_events + 1, np.int64)
+    n = 0
+    mu_dir = np.zeros(npmt)
+    mu_ind = np.zeros(npmt)
+    pmt_cdf = np.zeros(npmt)
+    n_rad = ind_dens.shape[0]
     for e in range(n_events):
         d0 = dep_offsets[e]
         d1 = dep_offsets[e + 1]
-        # --- cluster visible deposits (greedy, within cluster_mm of a seed) ---
         nd = d1 - d0
+        # --- cluster visible deposits (greedy, within cluster_mm of a seed) ---
         cl_of = np.full(nd, -1, np.int64)
         cl_pos = np.zeros((nd, 3))
         cl_w = np.zeros(nd)
         ncl = 0
+        e_tot = 0.0
+        cx, cy, cz = 0.0, 0.0, 0.0
         for i in range(nd):
-            if dep_evis[d0 + i] <= 0.0:
+            w = dep_evis[d0 + i]
+            if w <= 0.0:
                 continue
+            e_tot += w
+            cx += w * dep_pos[d0 + i, 0]
+            cy += w * dep_pos[d0 + i, 1]
+            cz += w * dep_pos[d0 + i, 2]
             found = -1
             for c in range(ncl):
                 dx = dep_pos[d0 + i, 0] - cl_pos[c, 0]
@@ -117,100 +283,192 @@ def _simulate_hits(
                 cl_pos[ncl, 2] = dep_pos[d0 + i, 2]
                 ncl += 1
             cl_of[i] = found
-            cl_w[found] += dep_evis[d0 + i]
+            cl_w[found] += w
+        if e_tot > 0.0:
+            mu = np.empty((ncl, npmt))
+            # --- expected direct p.e. per (cluster, PMT) and scattered/re-emitted p.e. per PMT ---
+            for c in range(ncl):
+                nphot = light_yield * cl_w[c]
+                px, py, pz = cl_pos[c, 0], cl_pos[c, 1], cl_pos[c, 2]
+                r = math.sqrt(px * px + py * py + pz * pz)
+                fr_g = min(r / geo_step, geo_nr - 1.000001)
+                i_g = int(fr_g)
+                a_g = fr_g - i_g
+                inv = 1.0 / (max(r, 1e-9) * r_pmt)
+                for j in range(npmt):
+                    ca = (px * pos[j, 0] + py * pos[j, 1] + pz * pos[j, 2]) * inv if r > 1e-6 else 1.0
+                    fc = min(max((ca + 1.0) * 0.5 * (geo_nc - 1), 0.0), geo_nc - 1.000001)
+                    k_g = int(fc)
+                    b_g = fc - k_g
+                    g = ((1 - a_g) * ((1 - b_g) * geo[i_g, k_g] + b_g * geo[i_g, k_g + 1])
+                         + a_g * ((1 - b_g) * geo[i_g + 1, k_g] + b_g * geo[i_g + 1, k_g + 1]))
+                    mu[c, j] = nphot * gain[j] * g
+            cx /= e_tot
+            cy /= e_tot
+            cz /= e_tot
+            rc = math.sqrt(cx * cx + cy * cy + cz * cz)
+            fr = min(rc / ind_r_step, n_rad - 1.000001)
+            ir = int(fr)
+            ar = fr - ir
+            for j in range(npmt):
+                if rc > 1e-6:
+                    ca = (cx * pos[j, 0] + cy * pos[j, 1] + cz * pos[j, 2]) / (rc * r_pmt)
+                else:
+                    ca = pos[j, 2] / r_pmt
+                fa = min(max((ca + 1.0) * 0.5 * ind_nc - 0.5, 0.0), ind_nc - 1.000001)
+                ia = int(fa)
+                aa = fa - ia
+                dens = ((1 - ar) * ((1 - aa) * ind_dens[ir, ia] + aa * ind_dens[ir, ia + 1])
+                        + ar * ((1 - aa) * ind_dens[ir + 1, ia] + aa * ind_dens[ir + 1, ia + 1]))
+                mu_ind[j] = light_yield * e_tot * gain[j] * dens
+            # --- sample photoelectrons: N ~ Poisson(sum mu), each on a PMT by its share (equivalent to a
+            # Poisson count per PMT, but one Poisson draw and a binary search per p.e. instead of 1879 draws)
+            acc_all = 0.0
+            for j in range(npmt):
+                tot = 0.0
+                for c in range(ncl):
+                    tot += mu[c, j]
+                mu_dir[j] = tot
+                acc_all += tot + mu_ind[j]
+                pmt_cdf[j] = acc_all
+            npe_ev = rng.poisson(st, acc_all) if acc_all > 0.0 else 0
+            buf_pmt, buf_t, buf_f = _ensure(buf_pmt, buf_t, buf_f, n, npe_ev)
+            for _k in range(npe_ev):
+                u0 = rng.uniform(st) * acc_all
+                lo, hi = 0, npmt - 1
+                while lo < hi:
+                    mid = (lo + hi) // 2
+                    if pmt_cdf[mid] < u0:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                j = lo
+                tot = mu_dir[j]
+                m_all = tot + mu_ind[j]
+                if True:
+                    direct = rng.uniform(st) * m_all < tot
+                    if direct:
+                        u = rng.uniform(st) * tot
+                        c = 0
+                        acc = mu[0, j]
+                        while acc < u and c < ncl - 1:
+                            c += 1
+                            acc += mu[c, j]
+                        wsum = cl_w[c]
+                    else:
+                        c = -1
+                        wsum = e_tot
+                    # a deposit (of the cluster, or of the event for diffuse light) by visible energy
+                    u2 = rng.uniform(st) * wsum
+                    acc2 = 0.0
+                    sel = -1
+                    for i in range(nd):
+                        if cl_of[i] >= 0 and (c < 0 or cl_of[i] == c):
+                            sel = i
+                            acc2 += dep_evis[d0 + i]
+                            if acc2 >= u2:
+                                break
+                    g = d0 + sel
+                    te = _sample_emission(st, rise, taus, cumw, 1 if dep_alpha[g] else 0)
+                    if direct:
+                        ds, do, _ = _path_split(dep_pos[g, 0], dep_pos[g, 1], dep_pos[g, 2], pos[j, 0], pos[j, 1],
+                                                pos[j, 2], r_s)
+                        i_s = min(int(ds / d_step_s + 0.5), dir_cdf.shape[0] - 1)
+                        i_o = min(int(do / d_step_o + 0.5), dir_cdf.shape[1] - 1)
+                        k = tracking.sample_bin_row(st, dir_cdf, i_s, i_o)
+                        t = dep_t[g] + te + ds * slow_s[k] + do * slow_o[k]
+                        fl = 0
+                    else:
+                        vx = pos[j, 0] - dep_pos[g, 0]
+                        vy = pos[j, 1] - dep_pos[g, 1]
+                        vz = pos[j, 2] - dep_pos[g, 2]
+                        d = math.sqrt(vx * vx + vy * vy + vz * vz)
+                        if rc > 1e-6:
+                            ca = (cx * pos[j, 0] + cy * pos[j, 1] + cz * pos[j, 2]) / (rc * r_pmt)
+                        else:
+                            ca = pos[j, 2] / r_pmt
+                        ia = min(int((ca + 1.0) * 0.5 * ind_nc), ind_nc - 1)
+                        irr = ir + 1 if rng.uniform(st) < ar else ir
+                        b = tracking.sample_bin_row(st, ind_cdf, irr, ia)
+                        t = dep_t[g] + te + d * s_ref + ind_t0 + (b + rng.uniform(st)) * ind_dt
+                        fl = 3  # scattered and/or re-emitted (not split here)
+                    buf_pmt[n] = j
+                    buf_t[n] = t
+                    buf_f[n] = fl
+                    n += 1
+        if do_ch:
+            for g in range(d0, d1):
+                if not dep_alpha[g]:
+                    buf_pmt, buf_t, buf_f, n = _cherenkov_photons(
+                        st, e, g, dep_pos, dep_t, dep_dir, dep_tk, dep_ed, dep_reg, ch_tgrid, ch_cum, 0, ch_n, wl_w,
+                        r_outer, r_pmt, slow, mu_re, mu_ab, mu_ray, re_p, re_tau, em_cdf, pos, r2_disk, qe, resp,
+                        g_off, g_idx, n_z, n_phi, buf_pmt, buf_t, buf_f, n)
+        offsets[e + 1] = n
+    return offsets, buf_pmt[:n].copy(), buf_t[:n].copy(), buf_f[:n].copy()
+
+
+# ----------------------------------------------------------------------------------- readout
+@nb.njit(cache=True)
+def _readout(st, n_events, pe_off, pe_pmt, pe_t, tts, spe, dark_mean, t_lo, t_hi, threshold):
+    npmt = tts.size
+    cap = max(1024, n_events * 64)
+    out_pmt = np.empty(cap, np.int32)
+    out_t = np.empty(cap, np.float32)
+    out_q = np.empty(cap, np.float32)
+    offsets = np.zeros(n_events + 1, np.int64)
+    npe_out = np.zeros(n_events, np.int32)
+    first_t = np.full(npmt, np.inf)
+    charge = np.zeros(npmt)
+    dark_cdf = np.cumsum(dark_mean)
+    dark_tot = dark_cdf[npmt - 1] if npmt > 0 else 0.0
+    nh = 0
+    for e in range(n_events):
         for j in range(npmt):
             first_t[j] = np.inf
             charge[j] = 0.0
-        # --- expected p.e. per (cluster, PMT) ---
-        mu = np.zeros((ncl, npmt))
-        for c in range(ncl):
-            nphot = light_yield * cl_w[c]
-            for j in range(npmt):
-                vx = pmt_pos[j, 0] - cl_pos[c, 0]
-                vy = pmt_pos[j, 1] - cl_pos[c, 1]
-                vz = pmt_pos[j, 2] - cl_pos[c, 2]
-                d2 = vx * vx + vy * vy + vz * vz
-                d = np.sqrt(d2)
-                cos_eta = (vx * pmt_dir[j, 0] + vy * pmt_dir[j, 1] + vz * pmt_dir[j, 2]) / d
-                if cos_eta <= 0.0:
-                    continue
-                mu[c, j] = nphot * pmt_gain[j] * cos_eta / (4.0 * np.pi * d2) * np.exp(-d / att_len)
-        # --- sample photoelectrons ---
-        npe_ev = 0
-        for j in range(npmt):
-            tot = 0.0
-            for c in range(ncl):
-                tot += mu[c, j]
-            mu_pmt[j] = tot
-            if tot <= 0.0:
-                continue
-            n = np.random.poisson(tot)
-            npe_ev += n
-            for k in range(n):
-                # pick the cluster, then a deposit inside it by visible energy
-                u = np.random.random() * tot
-                c = 0
-                acc = mu[0, j]
-                while acc < u and c < ncl - 1:
-                    c += 1
-                    acc += mu[c, j]
-                u2 = np.random.random() * cl_w[c]
-                acc2 = 0.0
-                sel = -1
-                for i in range(nd):
-                    if cl_of[i] == c:
-                        sel = i
-                        acc2 += dep_evis[d0 + i]
-                        if acc2 >= u2:
-                            break
-                g = d0 + sel
-                vx = pmt_pos[j, 0] - dep_pos[g, 0]
-                vy = pmt_pos[j, 1] - dep_pos[g, 1]
-                vz = pmt_pos[j, 2] - dep_pos[g, 2]
-                dist = np.sqrt(vx * vx + vy * vy + vz * vz)
-                if dep_alpha[g]:
-                    te = _sample_emission(rise, taus, cumw_a)
+        for m in range(pe_off[e], pe_off[e + 1]):
+            j = pe_pmt[m]
+            z1, z2 = rng.normal_pair(st)
+            t = pe_t[m] + tts[j] * z1
+            if t < first_t[j]:
+                first_t[j] = t
+            q = 1.0 + spe[j] * z2
+            if q < 0.0:
+                q = 0.0
+            charge[j] += q
+        npe_out[e] = pe_off[e + 1] - pe_off[e]
+        # dark hits: Poisson in total, each on a PMT by its rate (= a Poisson count per PMT), uniform in time
+        nd_tot = rng.poisson(st, dark_tot) if dark_tot > 0.0 else 0
+        for _ in range(nd_tot):
+            u0 = rng.uniform(st) * dark_tot
+            lo, hi = 0, npmt - 1
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if dark_cdf[mid] < u0:
+                    lo = mid + 1
                 else:
-                    te = _sample_emission(rise, taus, cumw_e)
-                v = v_group
-                if v_spread > 0.0:
-                    v = v_group * (1.0 + v_spread * np.random.normal())
-                t = dep_t[g] + te + dist / v + np.random.normal(0.0, pmt_tts[j])
-                if t < first_t[j]:
-                    first_t[j] = t
-                q = np.random.normal(1.0, pmt_spe[j])
-                if q < 0.0:
-                    q = 0.0
+                    hi = mid
+            j = lo
+            t = t_lo + (t_hi - t_lo) * rng.uniform(st)
+            if t < first_t[j]:
+                first_t[j] = t
+            q = 1.0 + spe[j] * rng.normal(st)
+            if q > 0.0:
                 charge[j] += q
-        npe_ev_dark = 0
-        # --- dark hits: Poisson per PMT, uniform in the readout window ---
-        for j in range(npmt):
-            if pmt_dark_mean[j] > 0.0:
-                nd_j = np.random.poisson(pmt_dark_mean[j])
-                for k in range(nd_j):
-                    t = t_lo + (t_hi - t_lo) * np.random.random()
-                    if t < first_t[j]:
-                        first_t[j] = t
-                    q = np.random.normal(1.0, pmt_spe[j])
-                    if q > 0.0:
-                        charge[j] += q
-                    npe_ev_dark += 1
-        npe_out[e] = npe_ev
-        # --- readout: hits above threshold with a time inside the window ---
+        if nh + npmt > cap:  # grow outside the PMT loop (array reassignment inside it costs refcounts)
+            cap2 = 2 * cap + npmt
+            a = np.empty(cap2, np.int32)
+            a[:nh] = out_pmt[:nh]
+            out_pmt = a
+            b = np.empty(cap2, np.float32)
+            b[:nh] = out_t[:nh]
+            out_t = b
+            q2 = np.empty(cap2, np.float32)
+            q2[:nh] = out_q[:nh]
+            out_q = q2
+            cap = cap2
         for j in range(npmt):
             if charge[j] >= threshold and first_t[j] >= t_lo and first_t[j] < t_hi:
-                if nh >= cap:
-                    cap2 = cap * 2
-                    a = np.empty(cap2, np.int32)
-                    a[:cap] = out_pmt
-                    out_pmt = a
-                    b = np.empty(cap2, np.float32)
-                    b[:cap] = out_t
-                    out_t = b
-                    q2 = np.empty(cap2, np.float32)
-                    q2[:cap] = out_q
-                    out_q = q2
-                    cap = cap2
                 out_pmt[nh] = j
                 out_t[nh] = first_t[j]
                 out_q[nh] = charge[j]
@@ -219,31 +477,204 @@ def _simulate_hits(
     return offsets, out_pmt[:nh].copy(), out_t[:nh].copy(), out_q[:nh].copy(), npe_out
 
 
+# ----------------------------------------------------------------------------------- Python API
 def _cum_weights(w) -> np.ndarray:
     w = np.asarray(w, float)
     return np.cumsum(w / w.sum())
 
 
-def simulate_hits(deposits: Deposits, n_events: int, cfg: DetectorConfig, pmts: PMTArray,
-                  seed: int) -> Hits:
-    """PMT hits for ``n_events`` events from their (event-sorted) deposits."""
-    s = cfg.scintillator
+class LightModel:
+    """Everything the kernels need for one (detector config, PMT array), built once and reused."""
+
+    def __init__(self, cfg: DetectorConfig, pmts: PMTArray, need_tables: bool = True):
+        from . import tables as _tables
+
+        self.cfg, self.pmts = cfg, pmts
+        self.opt = media.optical_tables(cfg)
+        g = cfg.geometry
+        self.r_pmt = float(g.pmt_radius_mm)
+        self.r_disk = np.sqrt(pmts.area_mm2 / np.pi)
+        self.grid = _grid_cached(cfg, pmts)
+        self.r_s = _scint_radius(cfg)
+        self.direct = _tables.direct_table(cfg)
+        self.indirect = _tables.indirect_table(cfg) if need_tables else None
+        self.cherenkov = _tables.cherenkov_tables(cfg)
+
+    def track_args(self):
+        o = self.opt
+        return (o.r_outer_mm, self.r_pmt, o.slowness_ns_per_mm, o.mu_reemit, o.mu_absorb, o.mu_rayleigh,
+                o.reemit_prob, o.reemit_tau_ns, o.emission_cdf)
+
+
+_GRID_CACHE: dict = {}
+
+
+def _grid_cached(cfg: DetectorConfig, pmts: PMTArray):
+    key = (cfg.geometry.pmt_radius_mm, pmts.pos_mm.tobytes(), pmts.area_mm2.tobytes())
+    if key not in _GRID_CACHE:
+        _GRID_CACHE.clear()
+        _GRID_CACHE[key] = tracking.build_pmt_grid(pmts.pos_mm, np.sqrt(pmts.area_mm2 / np.pi),
+                                                   cfg.geometry.pmt_radius_mm)
+    return _GRID_CACHE[key]
+
+
+def _scint_radius(cfg: DetectorConfig) -> float:
+    """Outer radius of the contiguous LS-optics regions from the centre (XeLS + LS)."""
+    r = 0.0
+    for reg in cfg.geometry.regions:
+        if media.optical_medium(reg.material) != "LS":
+            break
+        r = reg.outer_radius_mm
+    return r
+
+
+_MODEL_CACHE: dict = {}
+
+
+def light_model(cfg: DetectorConfig, pmts: PMTArray) -> LightModel:
+    key = (cfg.to_json(), pmts.pos_mm.tobytes(), pmts.qe.tobytes(), pmts.area_mm2.tobytes())
+    m = _MODEL_CACHE.get(key)
+    if m is None:
+        if len(_MODEL_CACHE) > 4:
+            _MODEL_CACHE.clear()
+        m = _MODEL_CACHE[key] = LightModel(cfg, pmts)
+    return m
+
+
+def _deposit_arrays(deposits: Deposits, n_events: int, cfg: DetectorConfig):
+    m = len(deposits)
     dep_offsets = np.searchsorted(deposits.event, np.arange(n_events + 1)).astype(np.int64)
+    dirs = deposits.dir if deposits.dir is not None else np.zeros((m, 3))
+    tk = deposits.tkin_MeV if deposits.tkin_MeV is not None else np.zeros(m)
+    r = np.linalg.norm(deposits.pos_mm, axis=1) if m else np.zeros(0)
+    radii = np.array([x.outer_radius_mm for x in cfg.geometry.regions])
+    reg = np.minimum(np.searchsorted(radii, r, side="right"), radii.size - 1).astype(np.int64)
+    return (dep_offsets, np.ascontiguousarray(deposits.pos_mm, np.float64),
+            np.ascontiguousarray(deposits.t_ns, np.float64), np.ascontiguousarray(deposits.evis_MeV, np.float64),
+            np.ascontiguousarray(deposits.ptype == ALPHA), np.ascontiguousarray(dirs, np.float64),
+            np.ascontiguousarray(tk, np.float64), np.ascontiguousarray(deposits.edep_MeV, np.float64), reg)
+
+
+def photoelectrons(deposits: Deposits, n_events: int, cfg: DetectorConfig, pmts: PMTArray, seed: int,
+                   mode: str = "production") -> PhotoElectrons:
+    """Photoelectrons (before the readout) of ``n_events`` events from their event-sorted deposits."""
+    if mode not in MODES:
+        raise ValueError(f"unknown optics mode {mode!r}; use one of {', '.join(MODES)}")
+    s = cfg.scintillator
+    lm = light_model(cfg, pmts)
+    deps = _deposit_arrays(deposits, n_events, cfg)
+    g_off, g_idx, n_z, n_phi = lm.grid
+    ch = lm.cherenkov
+    common_emit = (float(s.light_yield_per_MeV), float(s.rise_time_ns), np.asarray(s.decay_times_ns, float),
+                   np.stack([_cum_weights(s.decay_weights), _cum_weights(s.alpha_decay_weights)]))
+    st = rng.new_state(seed)
+    if mode == "reference":
+        out = _reference_pe(st, n_events, *deps, *common_emit, *lm.track_args(), lm.opt.response,
+                            pmts.pos_mm, lm.r_disk**2, pmts.qe, g_off, g_idx, n_z, n_phi, bool(s.cherenkov),
+                            ch.t_grid, ch.cum, ch.n, ch.wl_weight)
+    else:
+        d, ind = lm.direct, lm.indirect
+        out = _production_pe(
+            st, n_events, *deps, *common_emit, CLUSTER_MM, pmts.pos_mm, pmts.area_mm2 * pmts.qe,
+            pmts.qe, d.geo, d.geo_r_step_mm, d.geo.shape[0], d.geo_n_cos, lm.r_s, ind.s_ref, d.slow_s, d.slow_o, d.transmission, d.cdf, d.step_s_mm, d.step_o_mm,
+            ind.density, ind.cdf, ind.r_step_mm, ind.n_cos, ind.t0_ns, ind.dt_ns,
+            bool(s.cherenkov), *lm.track_args()[:-1], lm.opt.emission_cdf, lm.opt.response, lm.r_disk**2,
+            g_off, g_idx, n_z, n_phi, ch.t_grid, ch.cum, ch.n, ch.wl_weight)
+    return PhotoElectrons(*out)
+
+
+def simulate_hits(deposits: Deposits, n_events: int, cfg: DetectorConfig, pmts: PMTArray, seed: int,
+                  mode: str = "production", keep_pe: bool = False) -> Hits:
+    """PMT hits for ``n_events`` events from their (event-sorted) deposits.
+
+    ``seed`` drives both the light (photoelectrons) and the readout, from two derived streams.
+    """
+    ss = np.random.SeedSequence([int(seed) % 2**63, 7])
+    s_pe, s_ro = (int(x.generate_state(1)[0]) for x in ss.spawn(2))
+    pe = photoelectrons(deposits, n_events, cfg, pmts, s_pe, mode)
     t_lo, t_hi = cfg.pmts.readout_window_ns
     window_s = (t_hi - t_lo) * 1e-9
-    offsets, pmt, t, q, npe = _simulate_hits(
-        np.uint32(seed % 2**32), n_events, dep_offsets,
-        np.ascontiguousarray(deposits.pos_mm, np.float64),
-        np.ascontiguousarray(deposits.t_ns, np.float64),
-        np.ascontiguousarray(deposits.evis_MeV, np.float64),
-        np.ascontiguousarray(deposits.ptype == ALPHA),
-        np.ascontiguousarray(pmts.pos_mm), np.ascontiguousarray(pmts.direction),
-        np.ascontiguousarray(pmts.area_mm2 * pmts.qe), pmts.tts_sigma_ns, pmts.spe_sigma,
-        pmts.dark_rate_hz * window_s,
-        float(s.light_yield_per_MeV), float(s.attenuation_length_mm), float(s.group_velocity_mm_per_ns),
-        float(s.group_velocity_spread),
-        float(s.rise_time_ns), np.asarray(s.decay_times_ns, float),
-        _cum_weights(s.decay_weights), _cum_weights(s.alpha_decay_weights),
-        float(t_lo), float(t_hi), float(cfg.pmts.threshold_pe), CLUSTER_MM,
-    )
-    return Hits(offsets, pmt, t, q, npe)
+    offsets, pmt, t, q, npe = _readout(
+        rng.new_state(s_ro), n_events, pe.offsets, pe.pmt, pe.time_ns, pmts.tts_sigma_ns, pmts.spe_sigma,
+        pmts.dark_rate_hz * window_s, float(t_lo), float(t_hi), float(cfg.pmts.threshold_pe))
+    return Hits(offsets, pmt, t, q, npe, pe if keep_pe else None)
+
+
+# ----------------------------------------------------------------------------------- expectations
+def expected_pe_per_MeV(cfg: DetectorConfig, pmts: PMTArray, x_mm: np.ndarray,
+                        indirect: bool = True) -> np.ndarray:
+    """float64[n, n_pmt]: expected scintillation p.e. per MeV of visible energy emitted at ``x_mm``.
+
+    The production mode's direct + scattered/re-emitted expectation (what energy reconstruction divides by).
+    """
+    lm = light_model(cfg, pmts)
+    ly = cfg.scintillator.light_yield_per_MeV
+    x_mm = np.atleast_2d(np.asarray(x_mm, float))
+    out = np.empty((x_mm.shape[0], pmts.n))
+    d, ind = lm.direct, lm.indirect
+    gain = ly * pmts.area_mm2 * pmts.qe
+    for s in range(0, x_mm.shape[0], 256):
+        x = x_mm[s:s + 256]
+        v = pmts.pos_mm[None] - x[:, None]
+        dist = np.sqrt((v * v).sum(-1))
+        u = v / dist[..., None]
+        cos = np.clip((v * pmts.direction[None]).sum(-1) / dist, 0.0, None)
+        b = (x[:, None] * u).sum(-1)
+        c = (x * x).sum(-1)[:, None] - lm.r_s**2
+        ds = np.where(c < 0, np.minimum(-b + np.sqrt(np.clip(b * b - c, 0, None)), dist), 0.0)
+        tr = d.transmission_at(ds, dist - ds)
+        mu = gain * cos / (4 * np.pi * dist**2) * tr
+        if indirect:
+            r = np.linalg.norm(x, axis=1)
+            ca = np.where(r[:, None] > 1e-6, (x @ pmts.pos_mm.T) / (np.maximum(r, 1e-6)[:, None] * lm.r_pmt),
+                          pmts.pos_mm[None, :, 2] / lm.r_pmt)
+            mu = mu + gain * ind.density_at(r[:, None] + 0 * ca, ca)
+        out[s:s + 256] = mu
+    return out
+
+
+def _centre_paths(cfg: DetectorConfig) -> tuple[float, float]:
+    r_s = _scint_radius(cfg)
+    return r_s, cfg.geometry.pmt_radius_mm - r_s
+
+
+def direct_travel_times_ns(cfg: DetectorConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(travel time per wavelength bin, detected-direct-light weight per bin) from the centre to the tubes."""
+    from . import tables
+
+    d = tables.direct_table(cfg)
+    ds, do = _centre_paths(cfg)
+    i_s = min(int(ds / d.step_s_mm + 0.5), d.cdf.shape[0] - 1)
+    i_o = min(int(do / d.step_o_mm + 0.5), d.cdf.shape[1] - 1)
+    w = np.diff(d.cdf[i_s, i_o], prepend=0.0)
+    return ds * d.slow_s + do * d.slow_o, w
+
+
+def effective_tof_speed(cfg: DetectorConfig) -> float:
+    """R_pmt / mean travel time of direct light from the centre (mm/ns): the speed reconstruction uses."""
+    t, w = direct_travel_times_ns(cfg)
+    return float(cfg.geometry.pmt_radius_mm / (np.sum(t * w) / np.sum(w)))
+
+
+def transport_delay_pdf(cfg: DetectorConfig, t_grid_ns: np.ndarray, v_tof_mm_per_ns: float) -> np.ndarray:
+    """Distribution of arrival - emission - R_pmt / v_tof of detected scintillation light from the centre.
+
+    Direct light (dispersion) plus scattered / re-emitted light (from the light table at r = 0), each with
+    its share of the detected p.e.; normalised to unit integral on ``t_grid_ns`` (uniform grid).
+    """
+    from . import tables
+
+    step = float(t_grid_ns[1] - t_grid_ns[0])
+    t_dir, w_dir = direct_travel_times_ns(cfg)
+    r = cfg.geometry.pmt_radius_mm
+    pdf = np.zeros_like(t_grid_ns, dtype=float)
+    idx = np.clip(np.round((t_dir - r / v_tof_mm_per_ns - t_grid_ns[0]) / step).astype(int), 0, pdf.size - 1)
+    d = tables.direct_table(cfg)
+    g0 = float(d.geo[0, 0]) * 4 * np.pi * r**2  # direct detected fraction per emitted photon (response-weighted)
+    np.add.at(pdf, idx, w_dir / w_dir.sum() * g0)
+    ind = tables.indirect_table(cfg)
+    dens0 = float(ind.density[0].mean()) * 4 * np.pi * r**2
+    hist = np.diff(ind.cdf[0].mean(0), prepend=0.0)
+    t_ind = ind.t0_ns + (np.arange(hist.size) + 0.5) * ind.dt_ns + r * ind.s_ref - r / v_tof_mm_per_ns
+    pdf += np.interp(t_grid_ns, t_ind, hist / ind.dt_ns, left=0.0, right=0.0) * step * dens0
+    return pdf / (pdf.sum() * step)

@@ -95,6 +95,8 @@ class Deposits:
     edep_MeV : float64[m]   deposited energy
     evis_MeV : float64[m]   visible (Birks-quenched) energy; 0 outside scintillator
     ptype : int8[m]         type of the particle that made the deposit
+    dir : float64[m, 3] | None   direction of the e-/e+ track segment (zeros for alphas), for Cherenkov light
+    tkin_MeV : float64[m] | None kinetic energy of the e-/e+ at the start of the segment (0 for alphas)
     """
 
     event: np.ndarray
@@ -103,6 +105,8 @@ class Deposits:
     edep_MeV: np.ndarray
     evis_MeV: np.ndarray
     ptype: np.ndarray
+    dir: np.ndarray | None = None
+    tkin_MeV: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.event.size)
@@ -119,6 +123,7 @@ class Deposits:
         parts = [p for p in parts if len(p)]
         if not parts:
             return Deposits.empty()
+        track = all(p.dir is not None and p.tkin_MeV is not None for p in parts)
         out = Deposits(
             np.concatenate([p.event for p in parts]).astype(np.int64),
             np.concatenate([p.pos_mm for p in parts]).astype(np.float64),
@@ -126,6 +131,8 @@ class Deposits:
             np.concatenate([p.edep_MeV for p in parts]).astype(np.float64),
             np.concatenate([p.evis_MeV for p in parts]).astype(np.float64),
             np.concatenate([p.ptype for p in parts]).astype(np.int8),
+            np.concatenate([p.dir for p in parts]).astype(np.float64) if track else None,
+            np.concatenate([p.tkin_MeV for p in parts]).astype(np.float64) if track else None,
         )
         order = np.argsort(out.event, kind="stable")
         return out.select(order)
@@ -134,4 +141,6 @@ class Deposits:
         return Deposits(
             self.event[idx], self.pos_mm[idx], self.t_ns[idx], self.edep_MeV[idx],
             self.evis_MeV[idx], self.ptype[idx],
+            None if self.dir is None else self.dir[idx],
+            None if self.tkin_MeV is None else self.tkin_MeV[idx],
         )

@@ -194,7 +194,7 @@ def _grow(ev, pos, tt, ed, ev_vis, pt, need):
         return ev, pos, tt, ed, ev_vis, pt
     new = max(2 * cap, need)
     ev2 = np.empty(new, np.int64)
-    pos2 = np.empty((new, 3))
+    pos2 = np.empty((new, 7))
     tt2 = np.empty(new)
     ed2 = np.empty(new)
     evis2 = np.empty(new)
@@ -219,7 +219,7 @@ def _kernel(p_event, p_type, p_energy, p_t, p_dir, vertex, r_outer, vis_scale, m
     n_p = p_event.shape[0]
     cap = 8 * n_p + 64
     o_ev = np.empty(cap, np.int64)
-    o_pos = np.empty((cap, 3))
+    o_pos = np.empty((cap, 7))  # x, y, z, then the e-/e+ segment direction and starting kinetic energy
     o_t = np.empty(cap)
     o_ed = np.empty(cap)
     o_vis = np.empty(cap)
@@ -268,6 +268,7 @@ def _kernel(p_event, p_type, p_energy, p_t, p_dir, vertex, r_outer, vis_scale, m
                         o_ev, o_pos, o_t, o_ed, o_vis, o_pt = ev2
                         o_ev[n] = evt
                         o_pos[n, 0], o_pos[n, 1], o_pos[n, 2] = x, y, z
+                        o_pos[n, 3], o_pos[n, 4], o_pos[n, 5], o_pos[n, 6] = 0.0, 0.0, 0.0, 0.0
                         o_t[n] = t
                         o_ed[n] = E
                         o_vis[n] = _charged_table(e_evis, reg, t_lo, t_dlog, E) * vis_scale[reg]
@@ -362,6 +363,7 @@ def _kernel(p_event, p_type, p_energy, p_t, p_dir, vertex, r_outer, vis_scale, m
                 o_ev, o_pos, o_t, o_ed, o_vis, o_pt = ev2
                 o_ev[n] = evt
                 o_pos[n, 0], o_pos[n, 1], o_pos[n, 2] = x, y, z
+                o_pos[n, 3], o_pos[n, 4], o_pos[n, 5], o_pos[n, 6] = 0.0, 0.0, 0.0, 0.0
                 o_t[n] = t
                 o_ed[n] = E
                 o_vis[n] = _charged_table(a_evis, reg, t_lo, t_dlog, E) * vis_scale[reg]
@@ -380,6 +382,7 @@ def _kernel(p_event, p_type, p_energy, p_t, p_dir, vertex, r_outer, vis_scale, m
                 if nseg == 1:
                     o_ev[n] = evt
                     o_pos[n, 0], o_pos[n, 1], o_pos[n, 2] = x, y, z
+                    o_pos[n, 3], o_pos[n, 4], o_pos[n, 5], o_pos[n, 6] = ux, uy, uz, E
                     o_t[n] = t
                     o_ed[n] = E
                     o_vis[n] = q_hi * vis_scale[reg]
@@ -406,6 +409,7 @@ def _kernel(p_event, p_type, p_energy, p_t, p_dir, vertex, r_outer, vis_scale, m
                         dreg = _region(hx * hx + hy * hy + hz * hz, r_outer)
                         o_ev[n] = evt
                         o_pos[n, 0], o_pos[n, 1], o_pos[n, 2] = hx, hy, hz
+                        o_pos[n, 3], o_pos[n, 4], o_pos[n, 5], o_pos[n, 6] = ux, uy, uz, t_hi
                         o_t[n] = t + 0.5 * ds / (beta * C_MM_PER_NS)
                         o_ed[n] = t_hi - t_lo_e
                         o_vis[n] = (q_hi - q_lo) * (vis_scale[dreg] if dreg < nreg else 0.0)
@@ -504,7 +508,8 @@ def transport(primaries: Primaries, vertex_mm: np.ndarray, geometry: Geometry,
         float(scint.ops_lifetime_ns), int(seed) % (2**32), stats,
     )
     ev, pos, t, ed, vis, pt = out
-    return Deposits(ev.copy(), pos.copy(), t.copy(), ed.copy(), vis.copy(), pt.copy())
+    return Deposits(ev.copy(), pos[:, :3].copy(), t.copy(), ed.copy(), vis.copy(), pt.copy(),
+                    pos[:, 3:6].copy(), pos[:, 6].copy())
 
 
 def sample_compton_cos(E_MeV: float, n: int, seed: int = 0) -> np.ndarray:

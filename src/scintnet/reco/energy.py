@@ -22,6 +22,7 @@ from typing import Callable
 import numpy as np
 
 from ..detector.config import DetectorConfig
+from ..cache import default_cache_dir  # noqa: F401  (re-exported)
 from ..detector.pmts import PMTArray
 
 CALIB_VERSION = 1
@@ -31,28 +32,23 @@ CALIB_ENERGIES_MEV = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0)
 class ExpectedCharge:
     """Expected p.e. per PMT per MeV of visible energy at given positions (optical model).
 
-    Same gray-disk formula as :mod:`scintnet.optics.response`, evaluated analytically: it
-    gives the position correction of the energy scale without a Monte-Carlo calibration.
+    The production-mode light model of :mod:`scintnet.optics.response` (direct light through the
+    spectrum-averaged transmission, plus scattered and re-emitted light from the cached light table),
+    evaluated without sampling: it gives the position correction of the energy scale without a
+    Monte-Carlo calibration.
     """
 
     def __init__(self, cfg: DetectorConfig, pmts: PMTArray):
-        self.ly = cfg.scintillator.light_yield_per_MeV
-        self.att = cfg.scintillator.attenuation_length_mm
+        self.cfg, self.pmts = cfg, pmts
         self.pos = pmts.pos_mm
-        self.dir = pmts.direction
-        self.gain = pmts.area_mm2 * pmts.qe
         t0, t1 = cfg.pmts.readout_window_ns
         self.dark_pe = float((pmts.dark_rate_hz * (t1 - t0) * 1e-9).sum())
 
     def __call__(self, x_mm: np.ndarray) -> np.ndarray:
         """float64[n, n_pmt] expected p.e. per MeV."""
-        out = np.empty((x_mm.shape[0], self.pos.shape[0]))
-        for s in range(0, x_mm.shape[0], 256):
-            v = self.pos[None, :, :] - x_mm[s:s + 256, None, :]
-            d = np.sqrt((v * v).sum(-1))
-            cos = np.clip((v * self.dir[None]).sum(-1) / d, 0.0, None)
-            out[s:s + 256] = self.ly * self.gain * cos / (4 * np.pi * d * d) * np.exp(-d / self.att)
-        return out
+        from ..optics.response import expected_pe_per_MeV
+
+        return expected_pe_per_MeV(self.cfg, self.pmts, np.asarray(x_mm, float))
 
     def pe_per_MeV(self, x_mm: np.ndarray) -> np.ndarray:
         return self(x_mm).sum(1)
@@ -134,14 +130,6 @@ def fit_calibration(e_raw_MeV: np.ndarray, vertex_mm: np.ndarray, e_true_MeV: np
                              tuple(float(x) for x in corr), tuple(float(x) for x in raw),
                              tuple(float(x) for x in grid), int(np.bincount(np.searchsorted(grid, e_true)).min()),
                              int(seed))
-
-
-def default_cache_dir() -> Path:
-    """``$SCINTNET_CACHE_DIR``, else ``$XDG_CACHE_HOME/scintnet``, else ``~/.cache/scintnet``."""
-    if os.environ.get("SCINTNET_CACHE_DIR"):
-        return Path(os.environ["SCINTNET_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "scintnet"
 
 
 def calibration_path(cfg: DetectorConfig, cache_dir: Path | None = None) -> Path:

@@ -13,8 +13,9 @@ from ..detector.config import DetectorConfig
 class TimePDF:
     """Tabulated log-PDF of the time residual r = t_hit - t0 - d/v (ns).
 
-    Scintillation profile (rise + decays) convolved with the count-weighted Gaussian
-    transit-time spread, plus a flat floor for dark hits and late light.
+    Scintillation profile (rise + decays) convolved with the light-transport delays of the optical
+    model (dispersion, scattering, re-emission) and the Gaussian transit-time spread, plus a flat floor
+    for dark hits and late light.
     """
 
     grid_ns: np.ndarray
@@ -63,36 +64,51 @@ def _emission(cfg: DetectorConfig, t: np.ndarray) -> np.ndarray:
     return emis
 
 
-def _smeared_logpdf(emis: np.ndarray, sig: float, step_ns: float, floor: float) -> np.ndarray:
+def _smeared_logpdf(emis: np.ndarray, sig: float, step_ns: float, floor: float,
+                    transport: np.ndarray | None = None) -> np.ndarray:
+    pdf = emis
+    if transport is not None:
+        # light transport (dispersion, scattering, re-emission): a causal kernel on the same grid
+        k0 = int(np.argmax(transport > 0))
+        ker = transport[k0:]
+        full = np.convolve(emis, ker)[: emis.size]
+        shift = k0 - int(round(-_T_LO / step_ns))  # the kernel's grid starts at _T_LO, not 0
+        pdf = np.roll(full, shift)
+        if shift < 0:
+            pdf[shift:] = 0.0
+        else:
+            pdf[:shift] = 0.0
     k = np.arange(-6 * sig, 6 * sig + step_ns, step_ns)
     g = np.exp(-0.5 * (k / sig) ** 2)
-    pdf = np.convolve(emis, g / g.sum(), mode="same")
+    pdf = np.convolve(pdf, g / g.sum(), mode="same")
     pdf = pdf / (pdf.sum() * step_ns) + floor
     return np.log(pdf)
 
 
-def _dispersion_sigma_ns(cfg: DetectorConfig) -> float:
-    # dispersion of the photon speed over a typical path (the PMT radius) adds in quadrature
-    s = cfg.scintillator
-    return cfg.geometry.pmt_radius_mm / s.group_velocity_mm_per_ns * s.group_velocity_spread
+_T_LO, _T_HI = -40.0, 300.0
+
+
+def _transport(cfg: DetectorConfig, t: np.ndarray) -> np.ndarray:
+    """Light-transport delay distribution relative to the reco TOF speed (optics.response), on ``t``."""
+    from ..optics.response import transport_delay_pdf
+
+    return transport_delay_pdf(cfg, t, cfg.scintillator.group_velocity_mm_per_ns)
 
 
 def build_time_pdf(cfg: DetectorConfig, floor: float = 1e-4, step_ns: float = 0.1) -> TimePDF:
-    """One PDF for all tubes (count-weighted transit-time spread)."""
-    t = np.arange(-40.0, 300.0, step_ns)
+    """One PDF for all tubes: scintillation profile x light transport x count-weighted transit-time spread."""
+    t = np.arange(_T_LO, _T_HI, step_ns)
     counts = np.array([p.count for p in cfg.pmts.types], float)
     sig = float(np.sqrt(np.sum(counts * np.array([p.tts_sigma_ns for p in cfg.pmts.types]) ** 2) / counts.sum()))
-    sig = float(np.hypot(sig, _dispersion_sigma_ns(cfg)))
-    lp = _smeared_logpdf(_emission(cfg, t), sig, step_ns, floor)
+    lp = _smeared_logpdf(_emission(cfg, t), sig, step_ns, floor, _transport(cfg, t))
     return TimePDF(t, lp, np.gradient(lp, step_ns))
 
 
 def build_time_pdf_table(cfg: DetectorConfig, floor: float = 1e-4, step_ns: float = 0.1) -> TimePDFTable:
-    """One PDF per PMT type (each type's transit-time spread with the common dispersion)."""
-    t = np.arange(-40.0, 300.0, step_ns)
+    """One PDF per PMT type (each type's transit-time spread with the common light transport)."""
+    t = np.arange(_T_LO, _T_HI, step_ns)
     emis = _emission(cfg, t)
-    disp = _dispersion_sigma_ns(cfg)
-    lps = np.stack([_smeared_logpdf(emis, float(np.hypot(p.tts_sigma_ns, disp)), step_ns, floor)
-                    for p in cfg.pmts.types])
+    tr = _transport(cfg, t)
+    lps = np.stack([_smeared_logpdf(emis, float(p.tts_sigma_ns), step_ns, floor, tr) for p in cfg.pmts.types])
     d1 = np.gradient(lps, step_ns, axis=1)
     return TimePDFTable(float(t[0]), step_ns, lps, d1, np.gradient(d1, step_ns, axis=1))
