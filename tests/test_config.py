@@ -58,14 +58,27 @@ def test_pmt_layout_reproducible_and_uniform():
 
 
 def test_retired_field_in_old_files_is_tolerated():
-    """Event files written before the Cherenkov switch was removed stay readable (cherenkov = false)."""
+    """Event files written with the retired photon-speed spread (and without the optics fields) stay readable."""
     import json
 
     from scintnet.detector.config import ConfigError, config_from_json, load_config
 
-    d = json.loads(load_config("klz400-fast").to_json())
-    d["scintillator"]["cherenkov"] = False
-    assert config_from_json(json.dumps(d)) == load_config("klz400-fast")
-    d["scintillator"]["cherenkov"] = True
+    d = json.loads(load_config("klz800").to_json())
+    for k in ("rayleigh_length_mm", "reemission_probability", "reemission_time_ns", "cherenkov"):
+        del d["scintillator"][k]  # files older than the photon optics
+    d["scintillator"]["group_velocity_spread"] = 0.08
+    cfg = config_from_json(json.dumps(d))
+    assert cfg.scintillator.cherenkov is False and cfg.scintillator.reemission_probability == 0.80
+    d["scintillator"]["cherenkov"] = "yes"
     with pytest.raises(ConfigError, match="cherenkov"):
         config_from_json(json.dumps(d))
+
+
+def test_cherenkov_switch_per_preset():
+    from scintnet.detector.config import load_config
+
+    assert load_config("klz400-fast").scintillator.cherenkov  # sim-Fast (RAT/Geant4) has Cherenkov light
+    assert not load_config("klz800").scintillator.cherenkov  # sim-KLZ800 turned it off (paper sec. III)
+    assert load_config("klz800", overrides=["scintillator.cherenkov=true"]).scintillator.cherenkov
+    for name in ("klz800", "klz400-fast", "kl2zen"):
+        assert "group_velocity_spread" not in load_config(name).to_json()

@@ -32,17 +32,97 @@ def test_photoelectron_yield_matches_optical_model(det):
 
 
 def test_hit_times_follow_tof_and_scintillation_profile(det):
+    from scintnet.optics.response import transport_delay_pdf
+
     cfg, pmts = det
     n = 400
     h = simulate_hits(_point_deposits(n, [0, 0, 0], 0.05), n, cfg, pmts, seed=3)  # ~1 p.e. per hit PMT
-    tof = cfg.geometry.pmt_radius_mm / cfg.scintillator.group_velocity_mm_per_ns
-    res = h.time_ns - tof
+    v = cfg.scintillator.group_velocity_mm_per_ns
+    res = h.time_ns - cfg.geometry.pmt_radius_mm / v
     s = cfg.scintillator
     w = np.asarray(s.decay_weights) / np.sum(s.decay_weights)
-    expect_mean = s.rise_time_ns + float(np.dot(w, s.decay_times_ns))
-    # single p.e. hits: mean residual = rise + weighted decay time (TTS has zero mean)
+    t = np.arange(-40.0, 300.0, 0.1)
+    transport = transport_delay_pdf(cfg, t, v)
+    expect_mean = s.rise_time_ns + float(np.dot(w, s.decay_times_ns)) + float(np.sum(t * transport) * 0.1)
+    # single p.e. hits: mean residual = rise + weighted decay + light-transport delay (TTS has zero mean)
     assert res.mean() == pytest.approx(expect_mean, rel=0.05)
-    assert np.percentile(res, 1) > -6.0  # nothing earlier than TOF beyond the TTS
+    assert np.percentile(res, 1) > -6.0  # nothing earlier than the fastest light beyond the TTS
+
+
+def test_production_mode_matches_reference_mode():
+    """Sampled photoelectrons (light tables) reproduce tracked photons: yield and hit-time residuals."""
+    from scipy.stats import ks_2samp
+
+    from scintnet.validate.sim import optics_modes
+
+    cfg = load_config("klz800")
+    r = optics_modes(cfg, build_pmt_array(cfg), n_events=120, seed=2)
+    for key in ("center", "r150cm"):
+        assert r["ks"][key] < 0.02, (key, r["ks"][key])
+        assert r["npe_production"][key] == pytest.approx(r["npe_reference"][key], rel=0.015)
+    fr = r["light_fractions"]
+    assert sum(fr.values()) == pytest.approx(1.0)
+    assert fr["cherenkov"] == 0.0  # off in klz800, as in sim-KLZ800
+    assert 0.2 < fr["direct"] < 0.7 and fr["reemitted"] > 0.05 and fr["scattered"] > 0.02
+    # the two modes are not trivially the same sample: different p.e. times
+    assert ks_2samp(r["residuals"]["center"]["production"], r["residuals"]["r150cm"]["production"]).statistic > 0
+
+
+def test_tracked_direct_light_is_beer_lambert():
+    """Unscattered photons of the tracker from the centre = the spectrum-weighted exp(-d / L(lambda))."""
+    from scintnet.optics import media, rng, tables
+
+    cfg = load_config("klz800")
+    opt = media.optical_tables(cfg)
+    n = 400_000
+    hist, direct, frac = tables._indirect_kernel(
+        rng.new_state(5), 0.0, n, opt.r_outer_mm, cfg.geometry.pmt_radius_mm, opt.slowness_ns_per_mm, opt.mu_reemit,
+        opt.mu_absorb, opt.mu_rayleigh, opt.reemit_prob, opt.reemit_tau_ns, opt.emission_cdf, opt.response,
+        tables.N_COS, tables.T0_NS, tables.DT_NS, tables.N_T, 0.005)
+    r_s = 6500.0
+    mu_ls, mu_oil = opt.mu_total[1], opt.mu_total[2]
+    expect = np.sum(opt.emission * opt.response * np.exp(-r_s * mu_ls - (cfg.geometry.pmt_radius_mm - r_s) * mu_oil))
+    assert frac[0] / n == pytest.approx(expect, rel=0.01)
+    # and the production mode's analytic direct table agrees with it at the centre
+    d = tables.direct_table(cfg)
+    assert d.geo[0, 0] * 4 * np.pi * cfg.geometry.pmt_radius_mm**2 == pytest.approx(expect, rel=0.01)
+
+
+def test_group_velocity_and_dispersion():
+    from scintnet.optics import media
+
+    # Cauchy LS: n(400 nm) ~ 1.45, group index larger than the phase index, blue light slower
+    assert 1.44 < media.refractive_index("LS", 400.0) < 1.47
+    assert media.group_index("LS", 400.0) > media.refractive_index("LS", 400.0)
+    assert media.group_index("LS", 380.0) > media.group_index("LS", 450.0)
+    # Rayleigh scattering scales as lambda^-4
+    assert media.rayleigh_per_mm(28200.0, 215.0) == pytest.approx(16 / 28200.0)
+
+
+def test_cherenkov_light_is_prompt_forward_and_a_few_percent():
+    """A 2.5 MeV electron along +z in klz400-fast: Frank-Tamm photons on the cone, ~1-4 % of the light."""
+    from scintnet.physics.particles import ELECTRON, Primaries
+    from scintnet.physics.transport import transport
+
+    cfg = load_config("klz400-fast", overrides=["pmts.types.0.dark_rate_hz=0"])
+    pmts = build_pmt_array(cfg)
+    n = 60
+    prim = Primaries(np.arange(n), np.full(n, ELECTRON, np.int8), np.full(n, 2.5), np.zeros(n),
+                     np.tile([0.0, 0.0, 1.0], (n, 1)))
+    deps = transport(prim, np.zeros((n, 3)), cfg.geometry, cfg.scintillator, 3)
+    h = simulate_hits(deps, n, cfg, pmts, seed=4, mode="reference", keep_pe=True)
+    ch = (h.pe.flags & 4) > 0
+    frac = ch.mean()
+    assert 0.005 < frac < 0.05
+    unscattered = h.pe.flags == 4  # Cherenkov photons neither scattered nor absorbed and re-emitted
+    z = pmts.pos_mm[h.pe.pmt[unscattered], 2] / cfg.geometry.pmt_radius_mm
+    assert np.mean(z) > 0.45  # cone around +z (cos theta_c ~ 0.69), smeared by multiple scattering
+    h0 = simulate_hits(deps, n, load_config("klz400-fast", overrides=["scintillator.cherenkov=false"]), pmts, seed=4,
+                       mode="reference", keep_pe=True)
+    assert not np.any(h0.pe.flags & 4)
+    # the production mode tracks the same Cherenkov photons
+    hp = simulate_hits(deps, n, cfg, pmts, seed=5, keep_pe=True)
+    assert ((hp.pe.flags & 4) > 0).mean() == pytest.approx(frac, rel=0.25)
 
 
 def test_alpha_light_is_slower(det):

@@ -41,7 +41,30 @@ def bench_sim(cfg: DetectorConfig, preset: str, source: str = "Xe136_0vbb", n_ev
         scaling[str(w)] = n_events * w / (time.perf_counter() - t)
     if scaling:
         out["events_per_s_by_workers"] = {"1": out["events_per_s_per_core"], **scaling}
+    out.update(bench_reference_optics(cfg, seed=seed))
     return out
+
+
+def bench_reference_optics(cfg: DetectorConfig, n_events: int = 100, seed: int = 1) -> dict[str, Any]:
+    """Photons tracked per second by the reference mode (0nbb in the XeLS; Numba warm-up excluded)."""
+    from .detector.pmts import build_pmt_array
+    from .optics.response import simulate_hits
+    from .physics.sources import get_source
+    from .physics.transport import transport
+    from .physics.vertex import parse_vertex, sample_vertices
+
+    pmts = build_pmt_array(cfg)
+    rng = np.random.default_rng(seed)
+    prims = get_source("Xe136_0vbb").sample(n_events, rng)
+    vtx = sample_vertices(parse_vertex("xels", cfg.geometry), n_events, rng)
+    deps = transport(prims, vtx, cfg.geometry, cfg.scintillator, seed)
+    simulate_hits(deps.select(deps.event < 2), 2, cfg, pmts, seed, mode="reference")
+    t = time.perf_counter()
+    simulate_hits(deps, n_events, cfg, pmts, seed, mode="reference")
+    dt = time.perf_counter() - t
+    n_photons = float(cfg.scintillator.light_yield_per_MeV * deps.evis_MeV.sum())  # scintillation photons tracked
+    return {"reference_photons_per_s": n_photons / dt, "reference_events_per_s": n_events / dt,
+            "reference_photons_per_event": n_photons / n_events}
 
 
 def stage_profile(cfg: DetectorConfig, source: str = "Xe136_0vbb", n: int = 2000, seed: int = 3) -> dict[str, float]:

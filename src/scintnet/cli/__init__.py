@@ -100,6 +100,8 @@ def simulate(
     energy: Optional[float] = typer.Option(None, "--energy", help="kinetic energy in MeV (particle guns)"),
     chunk_size: int = typer.Option(2000, "--chunk-size", min=1, help="events per chunk (resume granularity)"),
     no_deposits: bool = typer.Option(False, "--no-deposits", help="do not store per-deposit truth"),
+    optics: str = typer.Option("production", "--optics",
+                               help="production (sampled p.e. from light tables) | reference (every photon tracked)"),
     as_json: bool = typer.Option(False, "--json", help="print a JSON summary"),
 ) -> None:
     """Simulate events into an HDF5 event file (resumable: re-run the same command after a kill)."""
@@ -115,7 +117,10 @@ def simulate(
         parse_vertex(vertex, cfg.geometry)
     except ValueError as exc:
         _fail(str(exc))
-    sim = SimConfig(cfg.to_json(), cfg.name, source, events, seed, vertex, energy, chunk_size, not no_deposits)
+    if optics not in ("production", "reference"):
+        _fail(f"--optics must be production or reference, not {optics!r}")
+    sim = SimConfig(cfg.to_json(), cfg.name, source, events, seed, vertex, energy, chunk_size, not no_deposits,
+                    optics)
     import time
 
     t = time.perf_counter()
@@ -170,6 +175,9 @@ def validate_sim_cmd(
     workers: int = typer.Option(1, "--workers", "-j", min=1),
     plots: Optional[Path] = typer.Option(Path("validation/sim"), "--plots", help="folder for PNG plots"),
     no_plots: bool = typer.Option(False, "--no-plots"),
+    optics_events: int = typer.Option(300, "--optics-events", min=20,
+                                      help="0nbb events per position for production vs reference optics"),
+    film_decays: int = typer.Option(20_000, "--film-decays", min=1000, help="film 214Bi decays for the FV ratio"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Simulate and print the validation figures with the published reference beside each."""
@@ -177,7 +185,8 @@ def validate_sim_cmd(
 
     cfg = _load_cfg(preset, config, overrides)
     log = (lambda m: err.print(f"[dim]{m}...[/dim]")) if not as_json else None
-    res = validate_sim(cfg, cfg.name, events, seed, workers, None if no_plots else plots, decays, log)
+    res = validate_sim(cfg, cfg.name, events, seed, workers, None if no_plots else plots, decays, log,
+                       n_optics=optics_events, n_film=film_decays)
     if as_json:
         _print_json(res)
         return
@@ -193,6 +202,15 @@ def validate_sim_cmd(
                   f"{res['attenuation_length_cm_ref'][k]:.2f} cm")
     for k, v in res["line_intensity"].items():
         t.add_row(f"{k} gammas/decay", f"{v:.4f}", f"{res['line_intensity_ref'][k]:.4f}")
+    for k, v in res["hit_time_ks_production_vs_reference"].items():
+        t.add_row(f"hit-time KS production vs reference ({k})", f"{v:.4f}", f"< {res['hit_time_ks_target']}")
+    t.add_row("detected light: " + " / ".join(res["light_fractions"]),
+              " / ".join(f"{100 * v:.1f} %" for v in res["light_fractions"].values()), "")
+    t.add_row("10C 718 keV gamma delay (mean)", f"{res['c10_gamma718_delay_ns_mean']:.3f} ns",
+              f"{res['c10_gamma718_delay_ns_mean_ref']:.3f} ns")
+    t.add_row("film 214Bi N(R<165.8 cm)/N(R<157 cm)",
+              f"{res['film_fv_ratio_165_157']:.2f} ± {res['film_fv_ratio_165_157_err']:.2f}",
+              f"{res['film_fv_ratio_165_157_ref']:.2f} (paper V.D)")
     out.print(t)
     for f in res.get("plots", []):
         out.print(f"plot: {f}", highlight=False)
@@ -217,7 +235,9 @@ def bench_sim_cmd(
         _print_json(res)
     else:
         out.print(f"{res['events_per_s_per_core']:.0f} events/s per core, "
-                  f"{res['photoelectrons_per_s_per_core']:.3g} p.e./s ({source}, {cfg.name})")
+                  f"{res['photoelectrons_per_s_per_core']:.3g} p.e./s ({source}, {cfg.name}, production optics)")
+        out.print(f"reference optics: {res['reference_photons_per_s']:.3g} photons/s tracked, "
+                  f"{res['reference_events_per_s']:.1f} events/s")
         for k, v in res.get("events_per_s_by_workers", {}).items():
             out.print(f"  workers={k}: {v:.0f} events/s")
 

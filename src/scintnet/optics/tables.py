@@ -118,12 +118,15 @@ def _direct_cached(cfg_json: str) -> DirectTable:
 
 
 def _transmission(t, step_s, step_o, ds_mm, do_mm):
-    fx = np.clip(np.asarray(ds_mm, float) / step_s, 0, t.shape[0] - 1.000001)
-    fy = np.clip(np.asarray(do_mm, float) / step_o, 0, t.shape[1] - 1.000001)
+    ds_mm, do_mm = np.asarray(ds_mm, float), np.asarray(do_mm, float)
+    bad = ~(np.isfinite(ds_mm) & np.isfinite(do_mm))  # e.g. a failed vertex fit: NaN out, not an IndexError
+    fx = np.clip(np.where(bad, 0.0, ds_mm) / step_s, 0, t.shape[0] - 1.000001)
+    fy = np.clip(np.where(bad, 0.0, do_mm) / step_o, 0, t.shape[1] - 1.000001)
     i, j = fx.astype(int), fy.astype(int)
     ax, ay = fx - i, fy - j
-    return ((1 - ax) * (1 - ay) * t[i, j] + ax * (1 - ay) * t[i + 1, j] + (1 - ax) * ay * t[i, j + 1]
-            + ax * ay * t[i + 1, j + 1])
+    out = ((1 - ax) * (1 - ay) * t[i, j] + ax * (1 - ay) * t[i + 1, j] + (1 - ax) * ay * t[i, j + 1]
+           + ax * ay * t[i + 1, j + 1])
+    return np.where(bad, np.nan, out)
 
 
 # ----------------------------------------------------------------------------------- indirect light
@@ -142,11 +145,15 @@ class IndirectTable:
 
     def density_at(self, r_mm, cos_a) -> np.ndarray:
         d = self.density
-        fr = np.clip(np.asarray(r_mm, float) / self.r_step_mm, 0, d.shape[0] - 1.000001)
-        fa = np.clip((np.asarray(cos_a, float) + 1.0) * 0.5 * self.n_cos - 0.5, 0, self.n_cos - 1.000001)
+        r_mm, cos_a = np.broadcast_arrays(np.asarray(r_mm, float), np.asarray(cos_a, float))
+        bad = ~(np.isfinite(r_mm) & np.isfinite(cos_a))
+        r_mm, cos_a = np.where(bad, 0.0, r_mm), np.where(bad, 0.0, cos_a)
+        fr = np.clip(r_mm / self.r_step_mm, 0, d.shape[0] - 1.000001)
+        fa = np.clip((cos_a + 1.0) * 0.5 * self.n_cos - 0.5, 0, self.n_cos - 1.000001)
         i, j = fr.astype(int), fa.astype(int)
         ar, aa = fr - i, fa - j
-        return ((1 - ar) * ((1 - aa) * d[i, j] + aa * d[i, j + 1]) + ar * ((1 - aa) * d[i + 1, j] + aa * d[i + 1, j + 1]))
+        out = (1 - ar) * ((1 - aa) * d[i, j] + aa * d[i, j + 1]) + ar * ((1 - aa) * d[i + 1, j] + aa * d[i + 1, j + 1])
+        return np.where(bad, np.nan, out)
 
 
 @nb.njit(cache=True)

@@ -44,10 +44,13 @@ class SimConfig:
     energy_MeV: float | None = None
     chunk_size: int = 2000
     store_deposits: bool = True
+    optics: str = "production"  # or "reference": every optical photon tracked (scintnet.optics.response)
 
     def run_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("detector_json")
+        if d["optics"] == "production":
+            d.pop("optics")  # the default: run records (and resumable chunks) of older versions stay equal
         return d
 
     @property
@@ -83,7 +86,7 @@ def simulate_chunk(sim: SimConfig, chunk: int) -> EventChunk:
     prims = source.sample(n, rng)
     vtx = sample_vertices(parse_vertex(sim.vertex, cfg.geometry), n, rng)
     deps = transport(prims, vtx, cfg.geometry, cfg.scintillator, seed_tr)
-    hits = simulate_hits(deps, n, cfg, pmts, seed_opt)
+    hits = simulate_hits(deps, n, cfg, pmts, seed_opt, mode=sim.optics)
     edep = np.bincount(deps.event, weights=deps.edep_MeV, minlength=n)
     evis = np.bincount(deps.event, weights=deps.evis_MeV, minlength=n)
     c = EventChunk(

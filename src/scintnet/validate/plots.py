@@ -104,3 +104,20 @@ def sim_validation_plots(cfg, preset: str, pmts, ch, rec, tau, summary: dict[str
     ax.legend()
     files.append(_save(fig, out_dir / "gamma_attenuation.png"))
     return files
+
+
+def optics_mode_plot(residuals: dict, ks: dict, fractions: dict, out_dir: Path) -> str:
+    """Hit-time residuals of the production and reference optics modes (0nbb, centre and R = 150 cm)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig, axes = plt.subplots(1, len(residuals), figsize=(11, 4.2), sharey=True)
+    bins = np.arange(-10.0, 80.0, 0.5)
+    for ax, (key, res) in zip(np.atleast_1d(axes), residuals.items()):
+        for mode, style in (("reference", dict(color="k", lw=1.6)), ("production", dict(color="C1", lw=1.2, ls="--"))):
+            ax.hist(res[mode], bins=bins, histtype="step", density=True, label=f"{mode} mode", **style)
+        ax.set_yscale("log")
+        ax.set_xlabel("first-hit time residual t - d / v_tof [ns]")
+        ax.set_title(f"0νββ at {'the centre' if key == 'center' else 'R = 150 cm'}: KS = {ks[key]:.4f} (target < 0.02)")
+    np.atleast_1d(axes)[0].set_ylabel("hits per ns (normalised)")
+    np.atleast_1d(axes)[0].legend(title=", ".join(f"{k} {100 * v:.1f} %" for k, v in fractions.items()),
+                                  title_fontsize=7, fontsize=8)
+    return _save(fig, out_dir / "optics_modes.png")
