@@ -20,6 +20,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     _register_report(app)
     _register_pressure(app)
     _register_compare(app)
+    _register_floors(app)
 
     @app.command()
     def train(
@@ -325,3 +326,37 @@ def _register_report(app: typer.Typer) -> None:
         except (FileNotFoundError, KeyError, ValueError) as exc:
             _fail(f"cannot write the report: {exc}")
         typer.echo(f"report: {res['report']}")
+
+
+def _register_floors(app: typer.Typer) -> None:
+    @app.command()
+    def floors(
+        signal: list[str] = typer.Option(..., "--signal", help="training signal file(s)"),
+        background: list[str] = typer.Option(..., "--background", help="training background file(s)"),
+        test_signal: list[str] = typer.Option(..., "--test-signal", help="test signal file(s)"),
+        test_background: list[str] = typer.Option(..., "--test-background", help="test background file(s)"),
+        features: str = typer.Option("time+moments", "--features", help="time | moments | time+moments"),
+        e_min: float = typer.Option(2.0, "--e-min-MeV"), e_max: float = typer.Option(3.0, "--e-max-MeV"),
+        r_max_mm: float = typer.Option(1570.0, "--r-max-mm", help="fiducial radius of the selection"),
+        max_events: int = typer.Option(20000, "--max-events", min=20, help="events per file set"),
+        no_xgboost: bool = typer.Option(False, "--no-xgboost"),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Linear (Fisher) and XGBoost floors: rejection at 90 % signal acceptance, plain and at fixed energy."""
+        from ..evaluate.floors import floor_study
+
+        try:
+            res = floor_study(signal, background, test_signal, test_background, features, (e_min, e_max), r_max_mm,
+                              max_events, xgboost=not no_xgboost)
+        except (ValueError, OSError) as exc:
+            _fail(str(exc))
+        if as_json:
+            _json(res)
+            return
+        n = res["n_test"]
+        typer.echo(f"floors on {features} ({n['signal']} signal / {n['background']} background test events, "
+                   f"R < {r_max_mm / 10:g} cm, {e_min}-{e_max} MeV)")
+        for k, v in res["floors"].items():
+            em = v["rejection_at_90_energy_matched"]
+            typer.echo(f"  {k:8s} rejection at 90 %: {100 * v['rejection_at_90']:.1f} %  at fixed energy: "
+                       + ("n/a" if em is None else f"{100 * em:.1f} %"))

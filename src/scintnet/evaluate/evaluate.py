@@ -49,15 +49,19 @@ def score_events(model: torch.nn.Module, rep, events, batch_size: int = 256) -> 
 
 def evaluate_run(run_dir: str | Path, data: list[str], out_dir: str | Path | None = None, n_boot: int = 200,
                  r_max_mm: float | None = None, plots: bool = True, signal_source: str | None = None,
-                 e_range_MeV: tuple[float, float] | None = None, double_pulse_loss: float | None = 0.01
-                 ) -> dict[str, Any]:
+                 e_range_MeV: tuple[float, float] | None = None, double_pulse_loss: float | None = 0.01,
+                 floors: bool = True, floor_train_events: int = 20000) -> dict[str, Any]:
     """Score ``data`` with a trained run.  The signal is the source with label 1 (0nbb), or
     ``signal_source`` when given (e.g. an excited-state 2nbb file in the paper's sec. VI study).
 
     Every event also gets its double-pulse variable (:mod:`scintnet.reco.pileup`, stored in
     scores.h5); with ``double_pulse_loss`` each background additionally gets the rejection of
     "double-pulse cut at that signal loss, then the score" at 90 % acceptance of *all* signal events
-    (keys ``*_double_pulse_cut``), beside the score-only figures."""
+    (keys ``*_double_pulse_cut``), beside the score-only figures.
+
+    ``floors``: a Fisher linear discriminant and an XGBoost (:mod:`scintnet.evaluate.floors`) trained on the
+    run's own training files (at most ``floor_train_events`` per class, same selection) are scored on the
+    same test events: ``per_source[NAME]["floors"]`` and, over all backgrounds, ``floors``."""
     from ..features.dataset import Selection, load_event_set
     from ..reco.pileup import DoublePulse, event_set_second_pulse
 
@@ -68,9 +72,11 @@ def evaluate_run(run_dir: str | Path, data: list[str], out_dir: str | Path | Non
     e_lo, e_hi = (rc["e_min_MeV"], rc["e_max_MeV"]) if e_range_MeV is None else e_range_MeV
     sel = Selection(e_min_MeV=e_lo, e_max_MeV=e_hi, r_max_mm=rc["r_max_mm"] if r_max_mm is None else r_max_mm)
     per: dict[str, dict[str, Any]] = {}
+    events: dict[str, list] = {}
     for path in data:
         name = source_label(path)
         ev = load_event_set([path], selection=sel, seed=0)
+        events.setdefault(name, []).append(ev)
         sc, att = score_events(model, rep, ev)
         d = per.setdefault(name, {"score": [], "att": [], "energy": [], "radius": [], "label": [], "pulse": []})
         d["score"].append(sc)
@@ -128,6 +134,8 @@ def evaluate_run(run_dir: str | Path, data: list[str], out_dir: str | Path | Non
     res["per_source"] = table
     if double_pulse_loss:
         res["double_pulse"] = {"signal_loss": double_pulse_loss, **DoublePulse().__dict__, "cut_fraction": dp_cut}
+    if floors and table:
+        res.update(_floors(rc, sel, events, signal_name, table, floor_train_events))
     out = Path(out_dir) if out_dir else run_dir / "eval"
     out.mkdir(parents=True, exist_ok=True)
     _write_scores(out / "scores.h5", scores, signal_name)
@@ -137,6 +145,30 @@ def evaluate_run(run_dir: str | Path, data: list[str], out_dir: str | Path | Non
         res["plots"] = evaluation_plots(scores, res, out)
     atomic_write_bytes(out / "evaluation.json", json.dumps(res, indent=2).encode())
     return res
+
+
+def _floors(rc: dict[str, Any], sel, events: dict[str, list], signal_name: str, table: dict[str, Any],
+            n_train: int) -> dict[str, Any]:
+    """Train the floors on the run's training files and add their figures (see :func:`evaluate_run`)."""
+    from ..features.dataset import EventSet, load_event_set
+    from .floors import floor_figures, train_floors
+
+    files = {"signal": list(rc.get("signal") or []), "background": list(rc.get("background") or [])}
+    missing = [f for fs in files.values() for f in fs if not Path(f).is_file()]
+    if not files["signal"] or not files["background"] or missing:
+        return {"floors": None, "floors_unavailable": f"training files not found: {missing or 'none recorded'}"}
+    sig_tr = load_event_set(files["signal"], label=1, selection=sel, max_events=n_train, seed=11)
+    bkg_tr = load_event_set(files["background"], label=0, selection=sel, max_events=n_train, seed=12)
+    fl = train_floors(sig_tr, bkg_tr)
+    sig_te = EventSet.concat(events[signal_name])
+    pooled = []
+    for name in table:
+        b = EventSet.concat(events[name])
+        pooled.append(b)
+        table[name]["floors"] = floor_figures(fl, sig_te, b)
+    out = {"floors": floor_figures(fl, sig_te, EventSet.concat(pooled)),
+           "floors_training": {"features": fl.features, "n_signal": len(sig_tr), "n_background": len(bkg_tr)}}
+    return out
 
 
 def _vertex_matched(sig: np.ndarray, bkg: np.ndarray, energy_sig: np.ndarray, energy_bkg: np.ndarray,
