@@ -134,7 +134,13 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             extra = (f"{100 * r['rejection_at_90_double_pulse_cut']:.1f} %",) if dp else ()
             t.add_row(name, str(r["n_events"]), f"{r['auc']:.4f}", f"{100 * r['rejection_at_90']:.1f} ± {100 * sd:.1f} %",
                       *extra)
+            for fname, f in (r.get("floors") or {}).items():  # the floors on the same test events
+                em = f.get("rejection_at_90_energy_matched")
+                t.add_row(f"  floor: {fname}", "", "", f"{100 * f['rejection_at_90']:.1f} %"
+                          + ("" if em is None else f" (fixed E {100 * em:.1f} %)"), *("",) * len(extra))
         Console().print(t)
+        if res.get("floors_unavailable"):
+            typer.echo(f"floors: {res['floors_unavailable']}")
         for f in res.get("plots", []):
             typer.echo(f"plot: {f}")
 

@@ -234,7 +234,7 @@ def _bilinear(tab, x, dx, y, dy):
 @nb.njit(cache=True)
 def _production_pe(st, n_events, dep_offsets, dep_pos, dep_t, dep_evis, dep_alpha, dep_dir, dep_tk, dep_ed,
                    dep_reg, light_yield, rise, taus, cumw, cluster_mm, pos, gain, qe,
-                   geo, geo_step, geo_nr, geo_nc, r_s, s_ref, slow_s, slow_o, t_dir, dir_cdf, d_step_s, d_step_o,
+                   geo, geo_step, geo_nr, geo_nc, r_s, s_ref, slow_s, slow_o, t_dir, dir_cdf, q_step_s, q_step_o,
                    ind_dens, ind_cdf, ind_r_step, ind_nc, ind_t0, ind_dt,
                    do_ch, r_outer, r_pmt, slow, mu_re, mu_ab, mu_ray, re_p, re_tau, em_cdf, resp, r2_disk,
                    g_off, g_idx, n_z, n_phi, ch_tgrid, ch_cum, ch_n, wl_w):
@@ -247,8 +247,10 @@ def _production_pe(st, n_events, dep_offsets, dep_pos, dep_t, dep_evis, dep_alph
     n = 0
     mu_dir = np.zeros(npmt)
     mu_ind = np.zeros(npmt)
-    pmt_cdf = np.zeros(npmt)
     n_rad = ind_dens.shape[0]
+    nq_wl = dir_cdf.shape[2]
+    nq_t = ind_cdf.shape[2]
+    n_wl = slow_s.size
     for e in range(n_events):
         d0 = dep_offsets[e]
         d1 = dep_offsets[e + 1]
@@ -321,31 +323,28 @@ def _production_pe(st, n_events, dep_offsets, dep_pos, dep_t, dep_evis, dep_alph
                 dens = ((1 - ar) * ((1 - aa) * ind_dens[ir, ia] + aa * ind_dens[ir, ia + 1])
                         + ar * ((1 - aa) * ind_dens[ir + 1, ia] + aa * ind_dens[ir + 1, ia + 1]))
                 mu_ind[j] = light_yield * e_tot * gain[j] * dens
-            # --- sample photoelectrons: N ~ Poisson(sum mu), each on a PMT by its share (equivalent to a
-            # Poisson count per PMT, but one Poisson draw and a binary search per p.e. instead of 1879 draws)
-            acc_all = 0.0
+            # --- sample photoelectrons: a Poisson count per PMT (the fast RNG makes 1879 small-mean draws
+            # cheaper than one draw and a binary search per p.e.)
+            mu_sum = 0.0
             for j in range(npmt):
                 tot = 0.0
                 for c in range(ncl):
                     tot += mu[c, j]
                 mu_dir[j] = tot
-                acc_all += tot + mu_ind[j]
-                pmt_cdf[j] = acc_all
-            npe_ev = rng.poisson(st, acc_all) if acc_all > 0.0 else 0
-            buf_pmt, buf_t, buf_f = _ensure(buf_pmt, buf_t, buf_f, n, npe_ev)
-            for _k in range(npe_ev):
-                u0 = rng.uniform(st) * acc_all
-                lo, hi = 0, npmt - 1
-                while lo < hi:
-                    mid = (lo + hi) // 2
-                    if pmt_cdf[mid] < u0:
-                        lo = mid + 1
-                    else:
-                        hi = mid
-                j = lo
+                mu_sum += tot + mu_ind[j]
+            # room for the event's p.e. (+8 sigma) once, not per PMT: a call returning arrays costs refcounts
+            buf_pmt, buf_t, buf_f = _ensure(buf_pmt, buf_t, buf_f, n, int(mu_sum + 8.0 * math.sqrt(mu_sum) + 64))
+            for j in range(npmt):
                 tot = mu_dir[j]
                 m_all = tot + mu_ind[j]
-                if True:
+                if m_all <= 0.0:
+                    continue
+                npe_j = rng.poisson(st, m_all)
+                if npe_j == 0:
+                    continue
+                if n + npe_j > buf_pmt.size:  # beyond 8 sigma: rare
+                    buf_pmt, buf_t, buf_f = _ensure(buf_pmt, buf_t, buf_f, n, npe_j)
+                for _k in range(npe_j):
                     direct = rng.uniform(st) * m_all < tot
                     if direct:
                         u = rng.uniform(st) * tot
@@ -373,9 +372,12 @@ def _production_pe(st, n_events, dep_offsets, dep_pos, dep_t, dep_evis, dep_alph
                     if direct:
                         ds, do, _ = _path_split(dep_pos[g, 0], dep_pos[g, 1], dep_pos[g, 2], pos[j, 0], pos[j, 1],
                                                 pos[j, 2], r_s)
-                        i_s = min(int(ds / d_step_s + 0.5), dir_cdf.shape[0] - 1)
-                        i_o = min(int(do / d_step_o + 0.5), dir_cdf.shape[1] - 1)
-                        k = tracking.sample_bin_row(st, dir_cdf, i_s, i_o)
+                        i_s = min(int(ds / q_step_s + 0.5), dir_cdf.shape[0] - 1)
+                        i_o = min(int(do / q_step_o + 0.5), dir_cdf.shape[1] - 1)
+                        fq = rng.uniform(st) * (nq_wl - 1)
+                        iq = int(fq)
+                        x = dir_cdf[i_s, i_o, iq] + (fq - iq) * (dir_cdf[i_s, i_o, iq + 1] - dir_cdf[i_s, i_o, iq])
+                        k = min(int(x), n_wl - 1)
                         t = dep_t[g] + te + ds * slow_s[k] + do * slow_o[k]
                         fl = 0
                     else:
@@ -389,8 +391,10 @@ def _production_pe(st, n_events, dep_offsets, dep_pos, dep_t, dep_evis, dep_alph
                             ca = pos[j, 2] / r_pmt
                         ia = min(int((ca + 1.0) * 0.5 * ind_nc), ind_nc - 1)
                         irr = ir + 1 if rng.uniform(st) < ar else ir
-                        b = tracking.sample_bin_row(st, ind_cdf, irr, ia)
-                        t = dep_t[g] + te + d * s_ref + ind_t0 + (b + rng.uniform(st)) * ind_dt
+                        fq = rng.uniform(st) * (nq_t - 1)
+                        iq = int(fq)
+                        tau = ind_cdf[irr, ia, iq] + (fq - iq) * (ind_cdf[irr, ia, iq + 1] - ind_cdf[irr, ia, iq])
+                        t = dep_t[g] + te + d * s_ref + tau
                         fl = 3  # scattered and/or re-emitted (not split here)
                     buf_pmt[n] = j
                     buf_t[n] = t
@@ -576,8 +580,9 @@ def photoelectrons(deposits: Deposits, n_events: int, cfg: DetectorConfig, pmts:
         d, ind = lm.direct, lm.indirect
         out = _production_pe(
             st, n_events, *deps, *common_emit, CLUSTER_MM, pmts.pos_mm, pmts.area_mm2 * pmts.qe,
-            pmts.qe, d.geo, d.geo_r_step_mm, d.geo.shape[0], d.geo_n_cos, lm.r_s, ind.s_ref, d.slow_s, d.slow_o, d.transmission, d.cdf, d.step_s_mm, d.step_o_mm,
-            ind.density, ind.cdf, ind.r_step_mm, ind.n_cos, ind.t0_ns, ind.dt_ns,
+            pmts.qe, d.geo, d.geo_r_step_mm, d.geo.shape[0], d.geo_n_cos, lm.r_s, ind.s_ref, d.slow_s, d.slow_o,
+            d.transmission, d.wl_quantiles, d.q_step_s_mm, d.q_step_o_mm,
+            ind.density, ind.t_quantiles, ind.r_step_mm, ind.n_cos, ind.t0_ns, ind.dt_ns,
             bool(s.cherenkov), *lm.track_args()[:-1], lm.opt.emission_cdf, lm.opt.response, lm.r_disk**2,
             g_off, g_idx, n_z, n_phi, ch.t_grid, ch.cum, ch.n, ch.wl_weight)
     return PhotoElectrons(*out)

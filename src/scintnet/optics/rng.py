@@ -68,7 +68,7 @@ def normal(s):
             return u * math.sqrt(-2.0 * math.log(q) / q)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def poisson(s, lam):
     """Poisson variate: multiplication method below 30, else the PTRS transformed rejection (Hormann 1993)."""
     if lam <= 0.0:
