@@ -267,6 +267,11 @@ def _register_compare(app: typer.Typer) -> None:
             typer.echo(f"rejection at 90 %: A {100 * res['rejection_a']:.1f} %, B {100 * res['rejection_b']:.1f} %, "
                        f"A - B = {100 * res['rejection_diff']:.1f} +- {100 * res['rejection_diff_paired_std']:.1f} % "
                        f"(paired bootstrap; A better in {100 * res['fraction_a_better']:.1f} % of resamples)")
+            for side in ("a", "b"):
+                for name, f in (res.get(f"floors_{side}") or {}).items():
+                    em = f.get("rejection_at_90_energy_matched")
+                    typer.echo(f"  floor of {side.upper()}'s evaluation, {name}: {100 * f['rejection_at_90']:.1f} %"
+                               + ("" if em is None else f" (fixed energy {100 * em:.1f} %)"))
 
 
     @app.command("compare-models")

@@ -100,4 +100,20 @@ def paired_comparison(run_a: str | Path, run_b: str | Path, background: str | li
             "n_background": int(ba.size), "energy_matched": energy_matched or vertex_matched,
             "vertex_matched": vertex_matched, "double_pulse_loss": double_pulse_loss, "rejection_a": ra, "rejection_b": rb, "rejection_diff": ra - rb,
             "rejection_diff_paired_std": float(d_rej.std()), "fraction_a_better": float(np.mean(d_rej > 0)),
-            "auc_a": auc(sa, ba), "auc_b": auc(sb, bb), "auc_diff_paired_std": float(d_auc.std()), "n_boot": n_boot}
+            "auc_a": auc(sa, ba), "auc_b": auc(sb, bb), "auc_diff_paired_std": float(d_auc.std()), "n_boot": n_boot,
+            "floors_a": _floors_of(run_a, bkgs), "floors_b": _floors_of(run_b, bkgs)}
+
+
+def _floors_of(run: str | Path, backgrounds: list[str]) -> dict | None:
+    """The floors an evaluation stored beside its scores (evaluation.json), for one background; else None."""
+    import json
+
+    p = Path(run)
+    p = p / "eval" / "evaluation.json" if p.is_dir() else p.with_name("evaluation.json")
+    try:
+        ev = json.loads(p.read_text())
+    except (OSError, ValueError):
+        return None
+    if len(backgrounds) == 1:
+        return (ev.get("per_source", {}).get(backgrounds[0]) or {}).get("floors")
+    return ev.get("floors")
