@@ -59,6 +59,9 @@ def test_production_mode_matches_reference_mode():
     r = optics_modes(cfg, build_pmt_array(cfg), n_events=120, seed=2)
     for key in ("center", "r150cm"):
         assert r["ks"][key] < 0.02, (key, r["ks"][key])
+        # charge per tube vs angle to the vertex direction (10 bins; per-bin noise ~2-3 % with 120 events)
+        ratio = np.asarray(r["charge_vs_angle_ratio"][key])
+        assert np.all(np.abs(ratio - 1) < 0.10) and abs(ratio.mean() - 1) < 0.02, ratio
         assert r["npe_production"][key] == pytest.approx(r["npe_reference"][key], rel=0.015)
     fr = r["light_fractions"]
     assert sum(fr.values()) == pytest.approx(1.0)

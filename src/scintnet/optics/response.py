@@ -247,6 +247,7 @@ def _production_pe(st, n_events, dep_offsets, dep_pos, dep_t, dep_evis, dep_alph
     n = 0
     mu_dir = np.zeros(npmt)
     mu_ind = np.zeros(npmt)
+    npe_pmt = np.zeros(npmt, np.int64)
     n_rad = ind_dens.shape[0]
     nq_wl = dir_cdf.shape[2]
     nq_t = ind_cdf.shape[2]
@@ -325,25 +326,25 @@ def _production_pe(st, n_events, dep_offsets, dep_pos, dep_t, dep_evis, dep_alph
                 mu_ind[j] = light_yield * e_tot * gain[j] * dens
             # --- sample photoelectrons: a Poisson count per PMT (the fast RNG makes 1879 small-mean draws
             # cheaper than one draw and a binary search per p.e.)
-            mu_sum = 0.0
+            # Poisson counts per PMT first, then room for all of them once: reassigning the buffers inside
+            # the PMT loop (even on a rare path) makes Numba refcount them at every iteration
+            npe_tot = 0
             for j in range(npmt):
                 tot = 0.0
                 for c in range(ncl):
                     tot += mu[c, j]
                 mu_dir[j] = tot
-                mu_sum += tot + mu_ind[j]
-            # room for the event's p.e. (+8 sigma) once, not per PMT: a call returning arrays costs refcounts
-            buf_pmt, buf_t, buf_f = _ensure(buf_pmt, buf_t, buf_f, n, int(mu_sum + 8.0 * math.sqrt(mu_sum) + 64))
-            for j in range(npmt):
-                tot = mu_dir[j]
                 m_all = tot + mu_ind[j]
-                if m_all <= 0.0:
-                    continue
-                npe_j = rng.poisson(st, m_all)
+                k_j = rng.poisson(st, m_all) if m_all > 0.0 else 0
+                npe_pmt[j] = k_j
+                npe_tot += k_j
+            buf_pmt, buf_t, buf_f = _ensure(buf_pmt, buf_t, buf_f, n, npe_tot)
+            for j in range(npmt):
+                npe_j = npe_pmt[j]
                 if npe_j == 0:
                     continue
-                if n + npe_j > buf_pmt.size:  # beyond 8 sigma: rare
-                    buf_pmt, buf_t, buf_f = _ensure(buf_pmt, buf_t, buf_f, n, npe_j)
+                tot = mu_dir[j]
+                m_all = tot + mu_ind[j]
                 for _k in range(npe_j):
                     direct = rng.uniform(st) * m_all < tot
                     if direct:

@@ -107,11 +107,18 @@ def optics_modes(cfg: DetectorConfig, pmts, n_events: int = 300, seed: int = 1) 
         vtx = sample_vertices(parse_vertex(vtx_spec, cfg.geometry), n_events, rng)
         deps = transport(prims, vtx, cfg.geometry, cfg.scintillator, seed + 17)
         res = {}
+        q_angle = {}
         for mode in ("production", "reference"):
             h = simulate_hits(deps, n_events, cfg, pmts, seed + 31, mode=mode, keep_pe=(mode == "reference"))
             ev = np.repeat(np.arange(n_events), np.diff(h.offsets))
             res[mode] = h.time_ns - np.linalg.norm(pmts.pos_mm[h.pmt] - vtx[ev], axis=1) / v
             out[f"npe_{mode}"][key] = float(h.npe.mean())
+            # mean charge per PMT in 10 bins of cos(angle between the vertex direction (+z) and the tube)
+            cos_a = pmts.direction[:, 2]
+            edges = np.linspace(-1, 1, 11)
+            b = np.clip(np.digitize(cos_a, edges) - 1, 0, 9)
+            q_pmt = np.bincount(h.pmt, weights=h.charge_pe, minlength=pmts.n) / n_events
+            q_angle[mode] = np.bincount(b, weights=q_pmt, minlength=10) / np.maximum(np.bincount(b, minlength=10), 1)
             if mode == "reference" and key == "center":
                 f = h.pe.flags
                 ch = (f & FLAG_CHERENKOV) > 0
@@ -121,6 +128,8 @@ def optics_modes(cfg: DetectorConfig, pmts, n_events: int = 300, seed: int = 1) 
                 out["light_fractions"] = {"direct": float(np.sum(~ch & ~re & ~sc) / n), "scattered": float(sc.sum() / n),
                                           "reemitted": float(re.sum() / n), "cherenkov": float(ch.sum() / n)}
         out["ks"][key] = float(ks_2samp(res["production"], res["reference"]).statistic)
+        ratio = q_angle["production"] / np.maximum(q_angle["reference"], 1e-12)
+        out.setdefault("charge_vs_angle_ratio", {})[key] = [float(x) for x in ratio]
         out["residuals"][key] = res
     return out
 
@@ -206,6 +215,8 @@ def validate_sim(cfg: DetectorConfig, preset: str, n_events: int = 2000, seed: i
     out["hit_time_ks_production_vs_reference"] = om["ks"]
     out["hit_time_ks_target"] = KS_TARGET
     out["npe_production_vs_reference"] = {k: [om["npe_production"][k], om["npe_reference"][k]] for k in om["ks"]}
+    # mean charge per tube, production / reference, in 10 bins of cos(vertex direction, tube) from -1 to 1
+    out["charge_vs_angle_production_over_reference"] = om["charge_vs_angle_ratio"]
     out["light_fractions"] = om["light_fractions"]
     out["n_events_optics"] = int(n_optics)
     out["cherenkov"] = bool(cfg.scintillator.cherenkov)
