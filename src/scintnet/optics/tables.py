@@ -268,6 +268,9 @@ def build_indirect_table(cfg: DetectorConfig, n_photons: int = N_PHOTONS_PER_RAD
     prov = json.dumps({"optics_key": _optics_key(cfg), "n_photons_per_radius": int(n_photons), "seed": int(seed),
                        "scintnet_version": __version__, "built": time.strftime("%Y-%m-%d %H:%M:%S"),
                        "build_s": round(time.time() - t_start, 1)}, sort_keys=True)
+    # the cdf is stored as float32: round it here too, so that a freshly built table and one read back
+    # from the cache give bit-identical simulations (results must not depend on who built the table)
+    cdf = cdf.astype(np.float32).astype(np.float64)
     return IndirectTable(float(r_step), N_COS, T0_NS, DT_NS, s_ref, dens, cdf, ddens, fracs, prov)
 
 
@@ -313,6 +316,7 @@ def indirect_table(cfg: DetectorConfig, cache_dir: Path | None = None, log=None)
         log(f"building the optical light table for {cfg.name} -> {path}")
         tab = build_indirect_table(cfg, log=log)
         _save(tab, path)
+        tab = _load(path, cfg) or tab  # what every later process reads
     edges = tab.t0_ns + tab.dt_ns * np.arange(tab.cdf.shape[-1] + 1)
     tab = dataclasses.replace(tab, t_quantiles=quantiles_from_cdf(tab.cdf, edges, N_Q_T))
     _MEM[key] = tab
