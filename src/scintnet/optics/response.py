@@ -232,6 +232,141 @@ def _bilinear(tab, x, dx, y, dy):
 
 
 @nb.njit(cache=True)
+def _event_counts(st, mu, ncl, cl_pos, cl_w, e_tot, cx, cy, cz, light_yield, pos, gain, geo, geo_step, geo_nr,
+                  geo_nc, r_pmt, ind_dens, ind_r_step, ind_nc, n_rad, mu_dir, mu_ind, npe_pmt):
+    """Expected direct (per cluster) and diffuse p.e. per PMT of one event and their Poisson counts.
+
+    Returns (npe_tot, rc, ir, ar, cx, cy, cz): the count and the centroid lookup the sampling reuses.
+    (A function of its own so that its loops over the argument arrays carry no reference counting.)
+    """
+    npmt = pos.shape[0]
+    # --- expected direct p.e. per (cluster, PMT) and scattered/re-emitted p.e. per PMT ---
+    for c in range(ncl):
+        nphot = light_yield * cl_w[c]
+        px, py, pz = cl_pos[c, 0], cl_pos[c, 1], cl_pos[c, 2]
+        r = math.sqrt(px * px + py * py + pz * pz)
+        fr_g = min(r / geo_step, geo_nr - 1.000001)
+        i_g = int(fr_g)
+        a_g = fr_g - i_g
+        inv = 1.0 / (max(r, 1e-9) * r_pmt)
+        for j in range(npmt):
+            ca = (px * pos[j, 0] + py * pos[j, 1] + pz * pos[j, 2]) * inv if r > 1e-6 else 1.0
+            fc = min(max((ca + 1.0) * 0.5 * (geo_nc - 1), 0.0), geo_nc - 1.000001)
+            k_g = int(fc)
+            b_g = fc - k_g
+            g = ((1 - a_g) * ((1 - b_g) * geo[i_g, k_g] + b_g * geo[i_g, k_g + 1])
+                 + a_g * ((1 - b_g) * geo[i_g + 1, k_g] + b_g * geo[i_g + 1, k_g + 1]))
+            mu[c, j] = nphot * gain[j] * g
+    cx /= e_tot
+    cy /= e_tot
+    cz /= e_tot
+    rc = math.sqrt(cx * cx + cy * cy + cz * cz)
+    fr = min(rc / ind_r_step, n_rad - 1.000001)
+    ir = int(fr)
+    ar = fr - ir
+    for j in range(npmt):
+        if rc > 1e-6:
+            ca = (cx * pos[j, 0] + cy * pos[j, 1] + cz * pos[j, 2]) / (rc * r_pmt)
+        else:
+            ca = pos[j, 2] / r_pmt
+        fa = min(max((ca + 1.0) * 0.5 * ind_nc - 0.5, 0.0), ind_nc - 1.000001)
+        ia = int(fa)
+        aa = fa - ia
+        dens = ((1 - ar) * ((1 - aa) * ind_dens[ir, ia] + aa * ind_dens[ir, ia + 1])
+                + ar * ((1 - aa) * ind_dens[ir + 1, ia] + aa * ind_dens[ir + 1, ia + 1]))
+        mu_ind[j] = light_yield * e_tot * gain[j] * dens
+    # --- sample photoelectrons: a Poisson count per PMT (the fast RNG makes 1879 small-mean draws
+    # cheaper than one draw and a binary search per p.e.)
+    # Poisson counts per PMT first, then room for all of them once: reassigning the buffers inside
+    # the PMT loop (even on a rare path) makes Numba refcount them at every iteration
+    npe_tot = 0
+    for j in range(npmt):
+        tot = 0.0
+        for c in range(ncl):
+            tot += mu[c, j]
+        mu_dir[j] = tot
+        m_all = tot + mu_ind[j]
+        k_j = rng.poisson(st, m_all) if m_all > 0.0 else 0
+        npe_pmt[j] = k_j
+        npe_tot += k_j
+    return npe_tot, rc, ir, ar, cx, cy, cz
+
+
+@nb.njit(cache=True)
+def _sample_event_pe(st, npmt, npe_pmt, mu_dir, mu_ind, mu, ncl, cl_w, e_tot, nd, cl_of, dep_evis, d0, rise, taus,
+                     cumw, dep_alpha, dep_pos, pos, r_s, q_step_s, q_step_o, dir_cdf, nq_wl, n_wl, dep_t, slow_s,
+                     slow_o, rc, cx, cy, cz, r_pmt, ind_nc, ir, ar, nq_t, ind_cdf, s_ref, buf_pmt, buf_t, buf_f, n):
+    """The photoelectrons of one event (production mode) written at ``n`` of the buffers; returns the new n.
+
+    A function of its own: arrays that are arguments and never rebound get no reference counting in its
+    loops (in the caller, rebinding the growing buffers made Numba refcount them per p.e.).
+    """
+    for j in range(npmt):
+        npe_j = npe_pmt[j]
+        if npe_j == 0:
+            continue
+        tot = mu_dir[j]
+        m_all = tot + mu_ind[j]
+        for _k in range(npe_j):
+            direct = rng.uniform(st) * m_all < tot
+            if direct:
+                u = rng.uniform(st) * tot
+                c = 0
+                acc = mu[0, j]
+                while acc < u and c < ncl - 1:
+                    c += 1
+                    acc += mu[c, j]
+                wsum = cl_w[c]
+            else:
+                c = -1
+                wsum = e_tot
+            # a deposit (of the cluster, or of the event for diffuse light) by visible energy
+            u2 = rng.uniform(st) * wsum
+            acc2 = 0.0
+            sel = -1
+            for i in range(nd):
+                if cl_of[i] >= 0 and (c < 0 or cl_of[i] == c):
+                    sel = i
+                    acc2 += dep_evis[d0 + i]
+                    if acc2 >= u2:
+                        break
+            g = d0 + sel
+            te = _sample_emission(st, rise, taus, cumw, 1 if dep_alpha[g] else 0)
+            if direct:
+                ds, do, _ = _path_split(dep_pos[g, 0], dep_pos[g, 1], dep_pos[g, 2], pos[j, 0], pos[j, 1],
+                                        pos[j, 2], r_s)
+                i_s = min(int(ds / q_step_s + 0.5), dir_cdf.shape[0] - 1)
+                i_o = min(int(do / q_step_o + 0.5), dir_cdf.shape[1] - 1)
+                fq = rng.uniform(st) * (nq_wl - 1)
+                iq = int(fq)
+                x = dir_cdf[i_s, i_o, iq] + (fq - iq) * (dir_cdf[i_s, i_o, iq + 1] - dir_cdf[i_s, i_o, iq])
+                k = min(int(x), n_wl - 1)
+                t = dep_t[g] + te + ds * slow_s[k] + do * slow_o[k]
+                fl = 0
+            else:
+                vx = pos[j, 0] - dep_pos[g, 0]
+                vy = pos[j, 1] - dep_pos[g, 1]
+                vz = pos[j, 2] - dep_pos[g, 2]
+                d = math.sqrt(vx * vx + vy * vy + vz * vz)
+                if rc > 1e-6:
+                    ca = (cx * pos[j, 0] + cy * pos[j, 1] + cz * pos[j, 2]) / (rc * r_pmt)
+                else:
+                    ca = pos[j, 2] / r_pmt
+                ia = min(int((ca + 1.0) * 0.5 * ind_nc), ind_nc - 1)
+                irr = ir + 1 if rng.uniform(st) < ar else ir
+                fq = rng.uniform(st) * (nq_t - 1)
+                iq = int(fq)
+                tau = ind_cdf[irr, ia, iq] + (fq - iq) * (ind_cdf[irr, ia, iq + 1] - ind_cdf[irr, ia, iq])
+                t = dep_t[g] + te + d * s_ref + tau
+                fl = 3  # scattered and/or re-emitted (not split here)
+            buf_pmt[n] = j
+            buf_t[n] = t
+            buf_f[n] = fl
+            n += 1
+    return n
+
+
+@nb.njit(cache=True)
 def _production_pe(st, n_events, dep_offsets, dep_pos, dep_t, dep_evis, dep_alpha, dep_dir, dep_tk, dep_ed,
                    dep_reg, light_yield, rise, taus, cumw, cluster_mm, pos, gain, qe,
                    geo, geo_step, geo_nr, geo_nc, r_s, s_ref, slow_s, slow_o, t_dir, dir_cdf, q_step_s, q_step_o,
@@ -289,118 +424,13 @@ def _production_pe(st, n_events, dep_offsets, dep_pos, dep_t, dep_evis, dep_alph
             cl_w[found] += w
         if e_tot > 0.0:
             mu = np.empty((ncl, npmt))
-            # --- expected direct p.e. per (cluster, PMT) and scattered/re-emitted p.e. per PMT ---
-            for c in range(ncl):
-                nphot = light_yield * cl_w[c]
-                px, py, pz = cl_pos[c, 0], cl_pos[c, 1], cl_pos[c, 2]
-                r = math.sqrt(px * px + py * py + pz * pz)
-                fr_g = min(r / geo_step, geo_nr - 1.000001)
-                i_g = int(fr_g)
-                a_g = fr_g - i_g
-                inv = 1.0 / (max(r, 1e-9) * r_pmt)
-                for j in range(npmt):
-                    ca = (px * pos[j, 0] + py * pos[j, 1] + pz * pos[j, 2]) * inv if r > 1e-6 else 1.0
-                    fc = min(max((ca + 1.0) * 0.5 * (geo_nc - 1), 0.0), geo_nc - 1.000001)
-                    k_g = int(fc)
-                    b_g = fc - k_g
-                    g = ((1 - a_g) * ((1 - b_g) * geo[i_g, k_g] + b_g * geo[i_g, k_g + 1])
-                         + a_g * ((1 - b_g) * geo[i_g + 1, k_g] + b_g * geo[i_g + 1, k_g + 1]))
-                    mu[c, j] = nphot * gain[j] * g
-            cx /= e_tot
-            cy /= e_tot
-            cz /= e_tot
-            rc = math.sqrt(cx * cx + cy * cy + cz * cz)
-            fr = min(rc / ind_r_step, n_rad - 1.000001)
-            ir = int(fr)
-            ar = fr - ir
-            for j in range(npmt):
-                if rc > 1e-6:
-                    ca = (cx * pos[j, 0] + cy * pos[j, 1] + cz * pos[j, 2]) / (rc * r_pmt)
-                else:
-                    ca = pos[j, 2] / r_pmt
-                fa = min(max((ca + 1.0) * 0.5 * ind_nc - 0.5, 0.0), ind_nc - 1.000001)
-                ia = int(fa)
-                aa = fa - ia
-                dens = ((1 - ar) * ((1 - aa) * ind_dens[ir, ia] + aa * ind_dens[ir, ia + 1])
-                        + ar * ((1 - aa) * ind_dens[ir + 1, ia] + aa * ind_dens[ir + 1, ia + 1]))
-                mu_ind[j] = light_yield * e_tot * gain[j] * dens
-            # --- sample photoelectrons: a Poisson count per PMT (the fast RNG makes 1879 small-mean draws
-            # cheaper than one draw and a binary search per p.e.)
-            # Poisson counts per PMT first, then room for all of them once: reassigning the buffers inside
-            # the PMT loop (even on a rare path) makes Numba refcount them at every iteration
-            npe_tot = 0
-            for j in range(npmt):
-                tot = 0.0
-                for c in range(ncl):
-                    tot += mu[c, j]
-                mu_dir[j] = tot
-                m_all = tot + mu_ind[j]
-                k_j = rng.poisson(st, m_all) if m_all > 0.0 else 0
-                npe_pmt[j] = k_j
-                npe_tot += k_j
+            npe_tot, rc, ir, ar, cx, cy, cz = _event_counts(
+                st, mu, ncl, cl_pos, cl_w, e_tot, cx, cy, cz, light_yield, pos, gain, geo, geo_step, geo_nr, geo_nc,
+                r_pmt, ind_dens, ind_r_step, ind_nc, n_rad, mu_dir, mu_ind, npe_pmt)
             buf_pmt, buf_t, buf_f = _ensure(buf_pmt, buf_t, buf_f, n, npe_tot)
-            for j in range(npmt):
-                npe_j = npe_pmt[j]
-                if npe_j == 0:
-                    continue
-                tot = mu_dir[j]
-                m_all = tot + mu_ind[j]
-                for _k in range(npe_j):
-                    direct = rng.uniform(st) * m_all < tot
-                    if direct:
-                        u = rng.uniform(st) * tot
-                        c = 0
-                        acc = mu[0, j]
-                        while acc < u and c < ncl - 1:
-                            c += 1
-                            acc += mu[c, j]
-                        wsum = cl_w[c]
-                    else:
-                        c = -1
-                        wsum = e_tot
-                    # a deposit (of the cluster, or of the event for diffuse light) by visible energy
-                    u2 = rng.uniform(st) * wsum
-                    acc2 = 0.0
-                    sel = -1
-                    for i in range(nd):
-                        if cl_of[i] >= 0 and (c < 0 or cl_of[i] == c):
-                            sel = i
-                            acc2 += dep_evis[d0 + i]
-                            if acc2 >= u2:
-                                break
-                    g = d0 + sel
-                    te = _sample_emission(st, rise, taus, cumw, 1 if dep_alpha[g] else 0)
-                    if direct:
-                        ds, do, _ = _path_split(dep_pos[g, 0], dep_pos[g, 1], dep_pos[g, 2], pos[j, 0], pos[j, 1],
-                                                pos[j, 2], r_s)
-                        i_s = min(int(ds / q_step_s + 0.5), dir_cdf.shape[0] - 1)
-                        i_o = min(int(do / q_step_o + 0.5), dir_cdf.shape[1] - 1)
-                        fq = rng.uniform(st) * (nq_wl - 1)
-                        iq = int(fq)
-                        x = dir_cdf[i_s, i_o, iq] + (fq - iq) * (dir_cdf[i_s, i_o, iq + 1] - dir_cdf[i_s, i_o, iq])
-                        k = min(int(x), n_wl - 1)
-                        t = dep_t[g] + te + ds * slow_s[k] + do * slow_o[k]
-                        fl = 0
-                    else:
-                        vx = pos[j, 0] - dep_pos[g, 0]
-                        vy = pos[j, 1] - dep_pos[g, 1]
-                        vz = pos[j, 2] - dep_pos[g, 2]
-                        d = math.sqrt(vx * vx + vy * vy + vz * vz)
-                        if rc > 1e-6:
-                            ca = (cx * pos[j, 0] + cy * pos[j, 1] + cz * pos[j, 2]) / (rc * r_pmt)
-                        else:
-                            ca = pos[j, 2] / r_pmt
-                        ia = min(int((ca + 1.0) * 0.5 * ind_nc), ind_nc - 1)
-                        irr = ir + 1 if rng.uniform(st) < ar else ir
-                        fq = rng.uniform(st) * (nq_t - 1)
-                        iq = int(fq)
-                        tau = ind_cdf[irr, ia, iq] + (fq - iq) * (ind_cdf[irr, ia, iq + 1] - ind_cdf[irr, ia, iq])
-                        t = dep_t[g] + te + d * s_ref + tau
-                        fl = 3  # scattered and/or re-emitted (not split here)
-                    buf_pmt[n] = j
-                    buf_t[n] = t
-                    buf_f[n] = fl
-                    n += 1
+            n = _sample_event_pe(st, npmt, npe_pmt, mu_dir, mu_ind, mu, ncl, cl_w, e_tot, nd, cl_of, dep_evis, d0,
+                rise, taus, cumw, dep_alpha, dep_pos, pos, r_s, q_step_s, q_step_o, dir_cdf, nq_wl, n_wl, dep_t,
+                slow_s, slow_o, rc, cx, cy, cz, r_pmt, ind_nc, ir, ar, nq_t, ind_cdf, s_ref, buf_pmt, buf_t, buf_f, n)
         if do_ch:
             for g in range(d0, d1):
                 if not dep_alpha[g]:
@@ -413,6 +443,18 @@ def _production_pe(st, n_events, dep_offsets, dep_pos, dep_t, dep_evis, dep_alph
 
 
 # ----------------------------------------------------------------------------------- readout
+@nb.njit(cache=True)
+def _write_hits(first_t, charge, threshold, t_lo, t_hi, out_pmt, out_t, out_q, nh):
+    """Hits of one event above threshold in the window, written at ``nh`` (own function: no refcounts)."""
+    for j in range(first_t.size):
+        if charge[j] >= threshold and first_t[j] >= t_lo and first_t[j] < t_hi:
+            out_pmt[nh] = j
+            out_t[nh] = first_t[j]
+            out_q[nh] = charge[j]
+            nh += 1
+    return nh
+
+
 @nb.njit(cache=True)
 def _readout(st, n_events, pe_off, pe_pmt, pe_t, tts, spe, dark_mean, t_lo, t_hi, threshold):
     npmt = tts.size
@@ -472,12 +514,7 @@ def _readout(st, n_events, pe_off, pe_pmt, pe_t, tts, spe, dark_mean, t_lo, t_hi
             q2[:nh] = out_q[:nh]
             out_q = q2
             cap = cap2
-        for j in range(npmt):
-            if charge[j] >= threshold and first_t[j] >= t_lo and first_t[j] < t_hi:
-                out_pmt[nh] = j
-                out_t[nh] = first_t[j]
-                out_q[nh] = charge[j]
-                nh += 1
+        nh = _write_hits(first_t, charge, threshold, t_lo, t_hi, out_pmt, out_t, out_q, nh)
         offsets[e + 1] = nh
     return offsets, out_pmt[:nh].copy(), out_t[:nh].copy(), out_q[:nh].copy(), npe_out
 
