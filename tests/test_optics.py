@@ -178,3 +178,31 @@ def test_light_table_round_trip_is_exact(tmp_path):
     assert json.loads(loaded.provenance)["n_photons_per_radius"] == 20_000
     other = load_config("klz800", overrides=["scintillator.rayleigh_length_mm=20000"])
     assert tables._load(path, other) is None
+
+
+def test_emission_table_reproduces_the_scintillation_profile():
+    """The inverse-CDF scintillation delay (with its exact exponential tail) has the profile's mean."""
+    import numba as nb
+
+    from scintnet.optics import rng
+    from scintnet.optics.response import _sample_emission, emission_table
+
+    s = load_config("klz800").scintillator
+    tab = emission_table(s.rise_time_ns, s.decay_times_ns, s.decay_weights, s.alpha_decay_weights)
+    taus = np.asarray(s.decay_times_ns, float)
+    rise = float(s.rise_time_ns)
+
+    @nb.njit
+    def draw(st, n, row):
+        out = np.empty(n)
+        for i in range(n):
+            out[i] = _sample_emission(st, rise, taus, tab, row)
+        return out
+
+    for row, w in ((0, s.decay_weights), (1, s.alpha_decay_weights)):
+        x = draw(rng.new_state(7 + row), 1_000_000, row)
+        w = np.asarray(w) / np.sum(w)
+        mean = s.rise_time_ns + float(np.dot(w, taus))
+        var = s.rise_time_ns**2 + float(np.dot(w, 2 * taus**2)) - float(np.dot(w, taus)) ** 2
+        assert x.mean() == pytest.approx(mean, abs=4 * np.sqrt(var / x.size))
+        assert np.mean(x > 200.0) == pytest.approx(float(np.dot(w, np.exp(-200.0 / taus))), rel=0.1)  # the tail

@@ -109,7 +109,7 @@ def _direct_cached(cfg_json: str) -> DirectTable:
     cdf = np.cumsum(dens, -1)
     cdf /= np.maximum(cdf[..., -1:], 1e-300)
     # flux factor on a fine (r, cos a) grid: tubes on the sphere facing the centre (detector.pmts)
-    n_gr, n_gc = 131, 1025
+    n_gr, n_gc = 66, 513  # 10 cm x 0.004 in cos: bilinear error < 0.1 %, 135 kB in float32 (cache-resident)
     rr = np.linspace(0.0, max(r_s, 1.0), n_gr)[:, None]
     ca = np.linspace(-1.0, 1.0, n_gc)[None, :]
     d2 = r_pmt**2 + rr**2 - 2 * r_pmt * rr * ca
@@ -119,6 +119,7 @@ def _direct_cached(cfg_json: str) -> DirectTable:
     c = rr**2 - r_s**2
     path_s = np.where(c < 0, np.minimum(-b + np.sqrt(np.clip(b * b - c, 0, None)), d), 0.0)
     geo = np.clip(cos_eta, 0, None) / (4 * np.pi * d2) * _transmission(tr, float(ds[1]), float(do[1]), path_s, d - path_s)
+    geo = geo.astype(np.float32)
     # wavelength quantiles on a coarse (d_LS, d_oil) grid: the arriving spectrum changes slowly with the
     # path, and a table that fits the cache is what makes the per-p.e. draw cheap (a 2 MB one cost ~0.4 us)
     qs, qo = np.linspace(0.0, max_s, N_QS), np.linspace(0.0, max_o, N_QO)
