@@ -42,7 +42,7 @@ from ..detector.config import DetectorConfig
 from ..detector.pmts import PMTArray
 from ..physics.particles import ALPHA, Deposits
 from . import media, rng, tracking
-from .tracking import FLAG_CHERENKOV, find_pmt, propagate, sample_bin
+from .tracking import FLAG_CHERENKOV, propagate, sample_bin
 
 CLUSTER_MM = 50.0
 MODES = ("production", "reference")
@@ -193,13 +193,12 @@ def _cherenkov_photons(st, e, g, dep_pos, dep_t, dep_dir, dep_tk, dep_ed, dep_re
         alive, x, y, z, t, k2, fl = propagate(st, dep_pos[g, 0], dep_pos[g, 1], dep_pos[g, 2], ux, uy, uz, dep_t[g], k,
                                               FLAG_CHERENKOV, r_outer, r_pmt, slow, mu_re, mu_ab, mu_ray, re_p,
                                               re_tau, em_cdf)
-        if alive:
-            j = find_pmt(x, y, z, pos, r2_disk, g_off, g_idx, n_z, n_phi)
-            if j >= 0 and rng.uniform(st) < qe[j] * resp[k2]:
-                buf_pmt[n] = j
-                buf_t[n] = t
-                buf_f[n] = fl
-                n += 1
+        j = tracking.detect(st, x, y, z, k2, pos, r2_disk, qe, resp, g_off, g_idx, n_z, n_phi) if alive else -1
+        if j >= 0:
+            buf_pmt[n] = j
+            buf_t[n] = t
+            buf_f[n] = fl
+            n += 1
     return buf_pmt, buf_t, buf_f, n
 
 
@@ -227,13 +226,12 @@ def _reference_pe(st, n_events, dep_offsets, dep_pos, dep_t, dep_evis, dep_alpha
                     alive, x, y, z, t, k2, fl = propagate(st, dep_pos[g, 0], dep_pos[g, 1], dep_pos[g, 2], ux, uy, uz,
                                                           dep_t[g] + te, k, 0, r_outer, r_pmt, slow, mu_re, mu_ab,
                                                           mu_ray, re_p, re_tau, em_cdf)
-                    if alive:
-                        j = find_pmt(x, y, z, pos, r2_disk, g_off, g_idx, n_z, n_phi)
-                        if j >= 0 and rng.uniform(st) < qe[j] * resp[k2]:
-                            buf_pmt[n] = j
-                            buf_t[n] = t
-                            buf_f[n] = fl
-                            n += 1
+                    j = tracking.detect(st, x, y, z, k2, pos, r2_disk, qe, resp, g_off, g_idx, n_z, n_phi) if alive else -1
+                    if j >= 0:
+                        buf_pmt[n] = j
+                        buf_t[n] = t
+                        buf_f[n] = fl
+                        n += 1
             if do_ch and not dep_alpha[g]:
                 buf_pmt, buf_t, buf_f, n = _cherenkov_photons(
                     st, e, g, dep_pos, dep_t, dep_dir, dep_tk, dep_ed, dep_reg, ch_tgrid, ch_cum, 0, ch_n, wl_w,
@@ -527,15 +525,7 @@ def _readout(st, n_events, pe_off, pe_pmt, pe_t, tts, spe, dark_mean, t_lo, t_hi
         # dark hits: Poisson in total, each on a PMT by its rate (= a Poisson count per PMT), uniform in time
         nd_tot = rng.poisson(st, dark_tot) if dark_tot > 0.0 else 0
         for _ in range(nd_tot):
-            u0 = rng.uniform(st) * dark_tot
-            lo, hi = 0, npmt - 1
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if dark_cdf[mid] < u0:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            j = lo
+            j = tracking.bisect(dark_cdf, rng.uniform(st) * dark_tot)
             t = t_lo + (t_hi - t_lo) * rng.uniform(st)
             if t < first_t[j]:
                 first_t[j] = t

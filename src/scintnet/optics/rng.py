@@ -58,17 +58,6 @@ def exponential(s, scale):
 
 
 @nb.njit(cache=True, inline="always")
-def normal(s):
-    """Standard normal (Marsaglia polar method, one value per accepted pair)."""
-    while True:
-        u = 2.0 * uniform(s) - 1.0
-        v = 2.0 * uniform(s) - 1.0
-        q = u * u + v * v
-        if 0.0 < q < 1.0:
-            return u * math.sqrt(-2.0 * math.log(q) / q)
-
-
-@nb.njit(cache=True, inline="always")
 def poisson(s, lam):
     """Poisson variate: multiplication method below 30, else the PTRS transformed rejection (Hormann 1993)."""
     if lam <= 0.0:
@@ -111,3 +100,9 @@ def normal_pair(s):
         if 0.0 < q < 1.0:
             f = math.sqrt(-2.0 * math.log(q) / q)
             return u * f, v * f
+
+
+@nb.njit(cache=True, inline="always")
+def normal(s):
+    """One standard normal (the first of a polar pair)."""
+    return normal_pair(s)[0]

@@ -28,6 +28,7 @@ import math
 import numba as nb
 import numpy as np
 
+from ..physics.transport import _rotate  # noqa: F401  (one rotation for gammas, electrons, photons)
 from . import rng
 
 FLAG_SCATTERED, FLAG_REEMITTED, FLAG_CHERENKOV = 1, 2, 4
@@ -43,21 +44,6 @@ def _iso(st):
 
 
 @nb.njit(cache=True, inline="always")
-def _rotate(ux, uy, uz, cost, phi):
-    """Direction at polar angle acos(cost), azimuth phi around (ux, uy, uz)."""
-    sint = math.sqrt(max(0.0, 1.0 - cost * cost))
-    cp, sp = math.cos(phi), math.sin(phi)
-    if abs(uz) > 0.99999:
-        sgn = 1.0 if uz > 0 else -1.0
-        return sint * cp, sint * sp, sgn * cost
-    d = math.sqrt(1.0 - uz * uz)
-    vx = ux * cost + sint * (ux * uz * cp - uy * sp) / d
-    vy = uy * cost + sint * (uy * uz * cp + ux * sp) / d
-    vz = uz * cost - sint * cp * d
-    return vx, vy, vz
-
-
-@nb.njit(cache=True, inline="always")
 def _sample_rayleigh_cos(st):
     # p(c) ~ 1 + c^2 on [-1, 1]: rejection with envelope 2 (efficiency 2/3)
     while True:
@@ -67,8 +53,8 @@ def _sample_rayleigh_cos(st):
 
 
 @nb.njit(cache=True, inline="always")
-def sample_bin(st, cdf):
-    u = rng.uniform(st) * cdf[cdf.size - 1]
+def bisect(cdf, u):
+    """First index with cdf[index] >= u (cdf non-decreasing)."""
     lo, hi = 0, cdf.size - 1
     while lo < hi:
         mid = (lo + hi) // 2
@@ -77,6 +63,20 @@ def sample_bin(st, cdf):
         else:
             hi = mid
     return lo
+
+
+@nb.njit(cache=True, inline="always")
+def sample_bin(st, cdf):
+    return bisect(cdf, rng.uniform(st) * cdf[cdf.size - 1])
+
+
+@nb.njit(cache=True, inline="always")
+def detect(st, x, y, z, k, pos, r2_disk, qe, resp, g_off, g_idx, n_z, n_phi):
+    """The tube whose photocathode detects a photon arriving at (x, y, z) with wavelength bin k, or -1."""
+    j = find_pmt(x, y, z, pos, r2_disk, g_off, g_idx, n_z, n_phi)
+    if j >= 0 and rng.uniform(st) < qe[j] * resp[k]:
+        return j
+    return -1
 
 
 @nb.njit(cache=True, inline="always")
