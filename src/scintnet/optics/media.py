@@ -77,6 +77,16 @@ def optical_medium(material: str) -> str:
     return "LS" if material in ("LS", "XeLS") else "oil"
 
 
+def scint_radius_mm(cfg: DetectorConfig) -> float:
+    """Outer radius of the regions with LS optics that are contiguous from the centre (XeLS + LS), 0 if none."""
+    r = 0.0
+    for reg in cfg.geometry.regions:
+        if optical_medium(reg.material) != "LS":
+            break
+        r = reg.outer_radius_mm
+    return r
+
+
 def refractive_index(medium: str, wl_nm) -> np.ndarray:
     a, b = CAUCHY[medium]
     wl = np.asarray(wl_nm, float)

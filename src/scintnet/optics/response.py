@@ -591,13 +591,7 @@ def _grid_cached(cfg: DetectorConfig, pmts: PMTArray):
 
 
 def _scint_radius(cfg: DetectorConfig) -> float:
-    """Outer radius of the contiguous LS-optics regions from the centre (XeLS + LS)."""
-    r = 0.0
-    for reg in cfg.geometry.regions:
-        if media.optical_medium(reg.material) != "LS":
-            break
-        r = reg.outer_radius_mm
-    return r
+    return media.scint_radius_mm(cfg)
 
 
 _MODEL_CACHE: dict = {}

@@ -87,8 +87,7 @@ def _direct_cached(cfg_json: str) -> DirectTable:
     cfg = config_from_json(cfg_json)
     opt = media.optical_tables(cfg)
     r_pmt = cfg.geometry.pmt_radius_mm
-    r_s = max([r.outer_radius_mm for r in cfg.geometry.regions if media.optical_medium(r.material) == "LS"],
-              default=0.0)
+    r_s = media.scint_radius_mm(cfg)
     max_s = r_pmt + r_s
     max_o = 2.0 * math.sqrt(max(r_pmt**2 - r_s**2, 0.0)) + 1.0
     n_s, n_o = 96, 48
@@ -239,8 +238,7 @@ def build_indirect_table(cfg: DetectorConfig, n_photons: int = N_PHOTONS_PER_RAD
     """Track ``n_photons`` isotropic photons from each source radius to a black, fully sensitive sphere."""
     opt = media.optical_tables(cfg)
     r_pmt = cfg.geometry.pmt_radius_mm
-    r_s = max([r.outer_radius_mm for r in cfg.geometry.regions if media.optical_medium(r.material) == "LS"],
-              default=cfg.geometry.regions[0].outer_radius_mm)
+    r_s = media.scint_radius_mm(cfg) or cfg.geometry.regions[0].outer_radius_mm
     n_r = int(math.ceil(r_s / R_STEP_MM)) + 1
     r_step = r_s / (n_r - 1)
     s_ref = float(media.group_index("LS", 400.0) / media.C_MM_PER_NS)
