@@ -53,7 +53,10 @@ def test_floors_separate_c10_from_0vbb_and_not_noise(sets):
     # far above the 10 % a blind cut gives (statistical error ~3 points here)
     assert fig["linear"]["rejection_at_90"] > 0.18
     assert fig["xgboost"]["rejection_at_90"] > 0.15
-    # control: the same classifiers trained to tell signal from signal reject ~10 %
-    null = train_floors(sig.subset(np.arange(0, h[0], 2)), sig.subset(np.arange(1, h[0], 2)), "time", seed=2)
-    nf = floor_figures(null, test_s, test_s.subset(np.arange(len(test_s))[::-1]))
-    assert abs(nf["linear"]["rejection_at_90"] - 0.10) < 0.01 + 1e-9  # identical events: exactly 10 %
+    # control: trained to tell signal from signal (two disjoint halves) and tested on two other disjoint
+    # signal halves, the floors find nothing: ~10 % (binomial noise ~2.5 points for ~150 events)
+    tr, te = np.arange(h[0]), np.arange(h[0], len(sig))
+    null = train_floors(sig.subset(tr[::2]), sig.subset(tr[1::2]), "time", seed=2)
+    nf = floor_figures(null, sig.subset(te[::2]), sig.subset(te[1::2]))
+    for name in ("linear", "xgboost"):
+        assert nf[name]["rejection_at_90"] < 0.18, (name, nf[name])

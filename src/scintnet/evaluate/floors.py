@@ -150,8 +150,7 @@ def train_floors(signal: EventSet, background: EventSet, features: str = "time+m
     return Floors(features, mean, scale, w, booster)
 
 
-def floor_figures(floors: Floors, signal: EventSet, background: EventSet,
-                  r_bins_vertex: bool = False) -> dict[str, dict[str, float | None]]:
+def floor_figures(floors: Floors, signal: EventSet, background: EventSet) -> dict[str, dict[str, float | None]]:
     """Rejection at 90 % signal acceptance of each floor, plain and energy-matched (the network's metrics)."""
     from .metrics import energy_matching_weights, rejection_at_acceptance, weighted_rejection_at_acceptance
 

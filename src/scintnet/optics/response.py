@@ -90,7 +90,7 @@ class PhotoElectrons:
 
 # ----------------------------------------------------------------------------------- shared pieces
 @nb.njit(cache=True, inline="always")
-def _sample_emission(st, rise, taus, emis, row):
+def _sample_emission(st, taus, emis, row):
     """Scintillation delay of row ``row`` (0 electrons, 1 alphas) of the table of :func:`emission_table`.
 
     Inverse CDF of the whole profile (mixture of rise + exponential decays) with one uniform and linear
@@ -158,7 +158,7 @@ def _ensure(buf_pmt, buf_t, buf_f, n, extra):
 
 
 @nb.njit(cache=True)
-def _cherenkov_photons(st, e, g, dep_pos, dep_t, dep_dir, dep_tk, dep_ed, dep_reg, ch_tgrid, ch_cum, nreg_ls_n,
+def _cherenkov_photons(st, g, dep_pos, dep_t, dep_dir, dep_tk, dep_ed, dep_reg, ch_tgrid, ch_cum,
                        ch_n, wl_w, r_outer, r_pmt, slow, mu_re, mu_ab, mu_ray, re_p, re_tau, em_cdf, pos, r2_disk,
                        qe, resp, g_off, g_idx, n_z, n_phi, buf_pmt, buf_t, buf_f, n):
     """Track the Cherenkov photons of one e-/e+ track segment (deposit ``g``)."""
@@ -205,7 +205,7 @@ def _cherenkov_photons(st, e, g, dep_pos, dep_t, dep_dir, dep_tk, dep_ed, dep_re
 # ----------------------------------------------------------------------------------- reference mode
 @nb.njit(cache=True)
 def _reference_pe(st, n_events, dep_offsets, dep_pos, dep_t, dep_evis, dep_alpha, dep_dir, dep_tk, dep_ed,
-                  dep_reg, light_yield, rise, taus, cumw, r_outer, r_pmt, slow, mu_re, mu_ab, mu_ray,
+                  dep_reg, light_yield, taus, cumw, r_outer, r_pmt, slow, mu_re, mu_ab, mu_ray,
                   re_p, re_tau, em_cdf, resp, pos, r2_disk, qe, g_off, g_idx, n_z, n_phi, do_ch, ch_tgrid, ch_cum,
                   ch_n, wl_w):
     cap = max(1024, n_events * 256)
@@ -220,7 +220,7 @@ def _reference_pe(st, n_events, dep_offsets, dep_pos, dep_t, dep_evis, dep_alpha
                 nph = rng.poisson(st, light_yield * dep_evis[g])
                 buf_pmt, buf_t, buf_f = _ensure(buf_pmt, buf_t, buf_f, n, nph)
                 for _ in range(nph):
-                    te = _sample_emission(st, rise, taus, cumw, 1 if dep_alpha[g] else 0)
+                    te = _sample_emission(st, taus, cumw, 1 if dep_alpha[g] else 0)
                     ux, uy, uz = tracking._iso(st)
                     k = sample_bin(st, em_cdf)
                     alive, x, y, z, t, k2, fl = propagate(st, dep_pos[g, 0], dep_pos[g, 1], dep_pos[g, 2], ux, uy, uz,
@@ -234,7 +234,7 @@ def _reference_pe(st, n_events, dep_offsets, dep_pos, dep_t, dep_evis, dep_alpha
                         n += 1
             if do_ch and not dep_alpha[g]:
                 buf_pmt, buf_t, buf_f, n = _cherenkov_photons(
-                    st, e, g, dep_pos, dep_t, dep_dir, dep_tk, dep_ed, dep_reg, ch_tgrid, ch_cum, 0, ch_n, wl_w,
+                    st, g, dep_pos, dep_t, dep_dir, dep_tk, dep_ed, dep_reg, ch_tgrid, ch_cum, ch_n, wl_w,
                     r_outer, r_pmt, slow, mu_re, mu_ab, mu_ray, re_p, re_tau, em_cdf, pos, r2_disk, qe, resp,
                     g_off, g_idx, n_z, n_phi, buf_pmt, buf_t, buf_f, n)
         offsets[e + 1] = n
@@ -256,17 +256,6 @@ def _path_split(px, py, pz, qx, qy, qz, r_s):
     if ds > d:
         ds = d
     return ds, d - ds, d
-
-
-@nb.njit(cache=True, inline="always")
-def _bilinear(tab, x, dx, y, dy):
-    nx, ny = tab.shape[0], tab.shape[1]
-    fx = min(max(x / dx, 0.0), nx - 1.000001)
-    fy = min(max(y / dy, 0.0), ny - 1.000001)
-    i, j = int(fx), int(fy)
-    ax, ay = fx - i, fy - j
-    return ((1 - ax) * (1 - ay) * tab[i, j] + ax * (1 - ay) * tab[i + 1, j] + (1 - ax) * ay * tab[i, j + 1]
-            + ax * ay * tab[i + 1, j + 1])
 
 
 @nb.njit(cache=True)
@@ -331,7 +320,7 @@ def _event_counts(st, mu, ncl, cl_pos, cl_w, e_tot, cx, cy, cz, light_yield, pos
 
 
 @nb.njit(cache=True)
-def _sample_event_pe(st, npmt, npe_pmt, mu_dir, mu_ind, mu, ncl, cl_w, e_tot, nd, cl_of, dep_evis, d0, rise, taus,
+def _sample_event_pe(st, npmt, npe_pmt, mu_dir, mu_ind, mu, ncl, cl_w, e_tot, nd, cl_of, dep_evis, d0, taus,
                      cumw, dep_alpha, dep_pos, pos, r_s, q_step_s, q_step_o, dir_cdf, nq_wl, n_wl, dep_t, slow_s,
                      slow_o, rc, cx, cy, cz, r_pmt, ind_nc, ir, ar, nq_t, ind_cdf, s_ref, buf_pmt, buf_t, buf_f, n):
     """The photoelectrons of one event (production mode) written at ``n`` of the buffers; returns the new n.
@@ -369,7 +358,7 @@ def _sample_event_pe(st, npmt, npe_pmt, mu_dir, mu_ind, mu, ncl, cl_w, e_tot, nd
                     if acc2 >= u2:
                         break
             g = d0 + sel
-            te = _sample_emission(st, rise, taus, cumw, 1 if dep_alpha[g] else 0)
+            te = _sample_emission(st, taus, cumw, 1 if dep_alpha[g] else 0)
             if direct:
                 ds, do, _ = _path_split(dep_pos[g, 0], dep_pos[g, 1], dep_pos[g, 2], pos[j, 0], pos[j, 1],
                                         pos[j, 2], r_s)
@@ -406,9 +395,9 @@ def _sample_event_pe(st, npmt, npe_pmt, mu_dir, mu_ind, mu, ncl, cl_w, e_tot, nd
 
 @nb.njit(cache=True)
 def _production_pe(st, n_events, dep_offsets, dep_pos, dep_t, dep_evis, dep_alpha, dep_dir, dep_tk, dep_ed,
-                   dep_reg, light_yield, rise, taus, cumw, cluster_mm, pos, gain, qe,
-                   geo, geo_step, geo_nr, geo_nc, r_s, s_ref, slow_s, slow_o, t_dir, dir_cdf, q_step_s, q_step_o,
-                   ind_dens, ind_cdf, ind_r_step, ind_nc, ind_t0, ind_dt,
+                   dep_reg, light_yield, taus, cumw, cluster_mm, pos, gain, qe,
+                   geo, geo_step, geo_nr, geo_nc, r_s, s_ref, slow_s, slow_o, dir_cdf, q_step_s, q_step_o,
+                   ind_dens, ind_cdf, ind_r_step, ind_nc,
                    do_ch, r_outer, r_pmt, slow, mu_re, mu_ab, mu_ray, re_p, re_tau, em_cdf, resp, r2_disk,
                    g_off, g_idx, n_z, n_phi, ch_tgrid, ch_cum, ch_n, wl_w):
     npmt = pos.shape[0]
@@ -467,13 +456,13 @@ def _production_pe(st, n_events, dep_offsets, dep_pos, dep_t, dep_evis, dep_alph
                 r_pmt, ind_dens, ind_r_step, ind_nc, n_rad, mu_dir, mu_ind, npe_pmt)
             buf_pmt, buf_t, buf_f = _ensure(buf_pmt, buf_t, buf_f, n, npe_tot)
             n = _sample_event_pe(st, npmt, npe_pmt, mu_dir, mu_ind, mu, ncl, cl_w, e_tot, nd, cl_of, dep_evis, d0,
-                rise, taus, cumw, dep_alpha, dep_pos, pos, r_s, q_step_s, q_step_o, dir_cdf, nq_wl, n_wl, dep_t,
+                taus, cumw, dep_alpha, dep_pos, pos, r_s, q_step_s, q_step_o, dir_cdf, nq_wl, n_wl, dep_t,
                 slow_s, slow_o, rc, cx, cy, cz, r_pmt, ind_nc, ir, ar, nq_t, ind_cdf, s_ref, buf_pmt, buf_t, buf_f, n)
         if do_ch:
             for g in range(d0, d1):
                 if not dep_alpha[g]:
                     buf_pmt, buf_t, buf_f, n = _cherenkov_photons(
-                        st, e, g, dep_pos, dep_t, dep_dir, dep_tk, dep_ed, dep_reg, ch_tgrid, ch_cum, 0, ch_n, wl_w,
+                        st, g, dep_pos, dep_t, dep_dir, dep_tk, dep_ed, dep_reg, ch_tgrid, ch_cum, ch_n, wl_w,
                         r_outer, r_pmt, slow, mu_re, mu_ab, mu_ray, re_p, re_tau, em_cdf, pos, r2_disk, qe, resp,
                         g_off, g_idx, n_z, n_phi, buf_pmt, buf_t, buf_f, n)
         offsets[e + 1] = n
@@ -550,15 +539,10 @@ def _readout(st, n_events, pe_off, pe_pmt, pe_t, tts, spe, dark_mean, t_lo, t_hi
 
 
 # ----------------------------------------------------------------------------------- Python API
-def _cum_weights(w) -> np.ndarray:
-    w = np.asarray(w, float)
-    return np.cumsum(w / w.sum())
-
-
 class LightModel:
     """Everything the kernels need for one (detector config, PMT array), built once and reused."""
 
-    def __init__(self, cfg: DetectorConfig, pmts: PMTArray, need_tables: bool = True):
+    def __init__(self, cfg: DetectorConfig, pmts: PMTArray):
         from . import tables as _tables
 
         self.cfg, self.pmts = cfg, pmts
@@ -567,9 +551,9 @@ class LightModel:
         self.r_pmt = float(g.pmt_radius_mm)
         self.r_disk = np.sqrt(pmts.area_mm2 / np.pi)
         self.grid = _grid_cached(cfg, pmts)
-        self.r_s = _scint_radius(cfg)
+        self.r_s = media.scint_radius_mm(cfg)
         self.direct = _tables.direct_table(cfg)
-        self.indirect = _tables.indirect_table(cfg) if need_tables else None
+        self.indirect = _tables.indirect_table(cfg)
         self.cherenkov = _tables.cherenkov_tables(cfg)
 
     def track_args(self):
@@ -588,10 +572,6 @@ def _grid_cached(cfg: DetectorConfig, pmts: PMTArray):
         _GRID_CACHE[key] = tracking.build_pmt_grid(pmts.pos_mm, np.sqrt(pmts.area_mm2 / np.pi),
                                                    cfg.geometry.pmt_radius_mm)
     return _GRID_CACHE[key]
-
-
-def _scint_radius(cfg: DetectorConfig) -> float:
-    return media.scint_radius_mm(cfg)
 
 
 _MODEL_CACHE: dict = {}
@@ -636,7 +616,7 @@ def photoelectrons(deposits: Deposits, n_events: int, cfg: DetectorConfig, pmts:
     deps = _deposit_arrays(deposits, n_events, cfg)
     g_off, g_idx, n_z, n_phi = lm.grid
     ch = lm.cherenkov
-    common_emit = (float(s.light_yield_per_MeV), float(s.rise_time_ns), np.asarray(s.decay_times_ns, float),
+    common_emit = (float(s.light_yield_per_MeV), np.asarray(s.decay_times_ns, float),
                    _emission_cached(float(s.rise_time_ns), tuple(s.decay_times_ns), tuple(s.decay_weights),
                                     tuple(s.alpha_decay_weights)))
     st = rng.new_state(seed)
@@ -649,8 +629,8 @@ def photoelectrons(deposits: Deposits, n_events: int, cfg: DetectorConfig, pmts:
         out = _production_pe(
             st, n_events, *deps, *common_emit, CLUSTER_MM, pmts.pos_mm, pmts.area_mm2 * pmts.qe,
             pmts.qe, d.geo, d.geo_r_step_mm, d.geo.shape[0], d.geo_n_cos, lm.r_s, ind.s_ref, d.slow_s, d.slow_o,
-            d.transmission, d.wl_quantiles, d.q_step_s_mm, d.q_step_o_mm,
-            ind.density, ind.t_quantiles, ind.r_step_mm, ind.n_cos, ind.t0_ns, ind.dt_ns,
+            d.wl_quantiles, d.q_step_s_mm, d.q_step_o_mm,
+            ind.density, ind.t_quantiles, ind.r_step_mm, ind.n_cos,
             bool(s.cherenkov), *lm.track_args()[:-1], lm.opt.emission_cdf, lm.opt.response, lm.r_disk**2,
             g_off, g_idx, n_z, n_phi, ch.t_grid, ch.cum, ch.n, ch.wl_weight)
     return PhotoElectrons(*out)
@@ -707,7 +687,7 @@ def expected_pe_per_MeV(cfg: DetectorConfig, pmts: PMTArray, x_mm: np.ndarray,
 
 
 def _centre_paths(cfg: DetectorConfig) -> tuple[float, float]:
-    r_s = _scint_radius(cfg)
+    r_s = media.scint_radius_mm(cfg)
     return r_s, cfg.geometry.pmt_radius_mm - r_s
 
 

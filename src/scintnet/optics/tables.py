@@ -27,7 +27,7 @@ import numba as nb
 import numpy as np
 
 from .. import __version__
-from ..cache import default_cache_dir
+from .. import default_cache_dir
 from ..detector.config import DetectorConfig, config_from_json
 from . import media, rng, tracking
 

@@ -80,21 +80,6 @@ def detect(st, x, y, z, k, pos, r2_disk, qe, resp, g_off, g_idx, n_z, n_phi):
 
 
 @nb.njit(cache=True, inline="always")
-def sample_bin_row(st, cdf3, i, j):
-    """``sample_bin`` on the row ``cdf3[i, j, :]`` without making a view (views cost refcounts in loops)."""
-    m = cdf3.shape[2]
-    u = rng.uniform(st) * cdf3[i, j, m - 1]
-    lo, hi = 0, m - 1
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if cdf3[i, j, mid] < u:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
-@nb.njit(cache=True, inline="always")
 def _region(r2, r_outer):
     n = r_outer.size
     for i in range(n):

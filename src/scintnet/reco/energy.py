@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 
 from ..detector.config import DetectorConfig
-from ..cache import default_cache_dir  # noqa: F401  (re-exported)
+from .. import default_cache_dir  # noqa: F401  (re-exported)
 from ..detector.pmts import PMTArray
 
 CALIB_VERSION = 1
