@@ -132,3 +132,76 @@ def test_models_forward_backward(name):
     assert y.shape == (4,)
     y.sum().backward()
     assert all(p.grad is not None for p in m.parameters() if p.requires_grad)
+
+
+# ----------------------------------------------------------------------------- fast == reference
+
+
+@pytest.mark.parametrize("kind,shape,args", [("s2", (3, 4, 12, 12), (4, 5, 6, 4)), ("s2", (2, 3, 10, 10), (3, 2, 5, 5)),
+                                              ("so3", (3, 4, 12, 12, 12), (4, 5, 6, 4)),
+                                              ("so3", (2, 3, 8, 8, 8), (3, 6, 4, 2)),
+                                              ("so3", (2, 3, 6, 6, 6), (3, 2, 3, 3))])
+@pytest.mark.parametrize("layout", ["bcjag", "agbcj"])
+def test_fast_spherical_layers_equal_the_reference(kind, shape, args, layout):
+    """The fast layers compute the reference (per-degree) layers' outputs and gradients to float precision,
+    in both grid layouts, from the same state dict."""
+    from scintnet.models.spherical_reference import S2ConvolutionReference, SO3ConvolutionReference
+
+    torch.manual_seed(3)
+    Ref, Fast = (S2ConvolutionReference, S2Convolution) if kind == "s2" else (SO3ConvolutionReference, SO3Convolution)
+    ref, fast = Ref(*args), Fast(*args, layout=layout)
+    with torch.no_grad():
+        ref.bias.normal_()
+    fast.load_state_dict(ref.state_dict())
+    x = torch.randn(*shape, requires_grad=True)
+    to_fast = (lambda t: t) if layout == "bcjag" or kind == "s2" else (lambda t: t.permute(3, 4, 0, 1, 2))
+    from_fast = (lambda t: t) if layout == "bcjag" else (lambda t: t.permute(2, 3, 4, 0, 1))
+    yr, yf = ref(x), from_fast(fast(to_fast(x)))
+    assert yr.shape == yf.shape
+    scale = yr.abs().max()
+    assert (yr - yf).abs().max() <= 2e-6 * scale
+    g = torch.randn_like(yr)
+    gr = torch.autograd.grad(yr, [x, ref.weight, ref.bias], g)
+    gf = torch.autograd.grad(yf, [x, fast.weight, fast.bias], g)
+    for a, b in zip(gr, gf):
+        assert (a - b).abs().max() <= 2e-6 * a.abs().max()
+
+
+def test_fast_kamnet_equals_the_reference_kamnet():
+    """Whole KamNet (tiny preset, with batch norm in training mode and dropout off): same logits and
+    parameter gradients as with the reference spherical layers; batch-norm running statistics agree."""
+    from dataclasses import replace
+
+    cfg = replace(KAMNET_PRESETS["tiny"], dropout_fc=0.0, dropout_sph=0.0)
+    torch.manual_seed(0)
+    ref, fast = KamNet(cfg, reference=True), KamNet(cfg)
+    fast.load_state_dict(ref.state_dict())
+    x = (torch.rand(16, cfg.n_t, cfg.n_theta, cfg.n_phi) < 0.15).float() * torch.rand(16, cfg.n_t, cfg.n_theta, cfg.n_phi)
+    w = torch.randn(16)
+    yr, yf = ref(x), fast(x)
+    assert (yr - yf).abs().max() <= 1e-4 * yr.abs().max()
+    gr = torch.autograd.grad((w * yr).sum(), list(ref.parameters()))
+    gf = torch.autograd.grad((w * yf).sum(), list(fast.parameters()))
+    gscale = max(float(g.abs().max()) for g in gr)
+    for (name, _), a, b in zip(ref.named_parameters(), gr, gf):
+        # biases right before a batch norm have zero true gradient: compare on the global scale
+        assert (a - b).abs().max() <= 1e-4 * gscale + 1e-3 * a.abs().max(), name
+    for nr, nf in zip(ref.norms, fast.norms):
+        assert torch.allclose(nr.running_mean, nf.running_mean, atol=1e-6)
+        assert torch.allclose(nr.running_var, nf.running_var, atol=1e-6)
+        assert int(nr.num_batches_tracked) == int(nf.num_batches_tracked) == 1
+    ref.eval(), fast.eval()
+    with torch.no_grad():
+        assert (ref(x) - fast(x)).abs().max() <= 1e-5 * ref(x).abs().max()
+    assert (ref.features(x) - fast.features(x)).abs().max() <= 1e-5 * ref.features(x).abs().max()
+
+
+def test_configure_runtime_caps_threads_at_the_cores():
+    from scintnet import available_cores, configure_runtime
+
+    rt = configure_runtime(10_000)
+    assert rt["threads"] == available_cores() == rt["cores"] and torch.get_num_threads() == rt["threads"]
+    assert configure_runtime(1)["threads"] == 1 and torch.get_num_threads() == 1
+    with pytest.raises(ValueError):
+        configure_runtime(0)
+    configure_runtime()

@@ -40,6 +40,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         select_on: Optional[str] = typer.Option(None, "--select-on", help="val_loss (default) or val_auc: best model and early stopping"),
         bootstrap: int = typer.Option(0, "--bootstrap", min=0, help="train K models on bootstrap resamples"),
         resume: bool = typer.Option(False, "--resume", help="continue a killed run"),
+        threads: Optional[int] = typer.Option(None, "--threads", min=1,
+                                              help="compute threads (default: the cores of the CPU affinity)"),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """Train a classifier (binary cross-entropy; checkpoint every epoch; resumable)."""
@@ -53,7 +55,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         except (ValueError, OSError) as exc:
             _fail(str(exc))
         upd = {k: v for k, v in dict(model=model, preset=preset, epochs=epochs, batch_size=batch_size, lr=lr,
-                                      seed=seed, max_events_per_class=max_events, select_on=select_on).items()
+                                      seed=seed, max_events_per_class=max_events, select_on=select_on,
+                                      threads=threads).items()
                if v is not None}
         if signal:
             upd["signal"] = list(signal)
@@ -100,10 +103,15 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         double_pulse_loss: float = typer.Option(0.01, "--double-pulse-loss", min=0.0, max=0.5,
                                                 help="also report each rejection behind the double-pulse cut that "
                                                 "loses this fraction of the signal (0: off)"),
+        threads: Optional[int] = typer.Option(None, "--threads", min=1,
+                                              help="compute threads (default: the cores of the CPU affinity)"),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """ROC, AUC, rejection at 90 % signal acceptance per source; plots and scores.h5."""
+        from .. import configure_runtime
         from ..evaluate.evaluate import evaluate_run
+
+        configure_runtime(threads)
         from ..io.store import EventFileError
         from ..train.harness import TrainError
 
@@ -157,14 +165,16 @@ def _register_bench(bench_app: typer.Typer) -> None:
     def bench_models_cmd(
         models: Optional[list[str]] = typer.Option(None, "--model", help="name:preset, e.g. kamnet:cpu (repeatable)"),
         seconds: float = typer.Option(5.0, "--seconds", help="time per measurement"),
-        threads: Optional[int] = typer.Option(None, "--threads"),
+        threads: Optional[int] = typer.Option(None, "--threads", min=1, help="compute threads (default: the CPU affinity's cores)"),
+        reference: bool = typer.Option(True, "--reference/--no-reference",
+                                       help="KamNet: also time the reference spherical layers and split per layer"),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
-        """Per model and preset: params, FLOPs/event, train and inference events/s, peak RSS."""
+        """Per model and preset: params, FLOPs/event, train s/step and events/s, inference events/s, peak RSS."""
         from ..models.bench import bench_models
 
         pairs = [tuple(m.split(":", 1)) if ":" in m else (m, "cpu") for m in (models or [])] or DEFAULT_BENCH
-        res = bench_models(pairs, seconds, threads)
+        res = bench_models(pairs, seconds, threads, reference)
         if as_json:
             _json({"models": res})
             return
@@ -173,8 +183,17 @@ def _register_bench(bench_app: typer.Typer) -> None:
                 typer.echo(f"{r['model']}:{r['preset']}: error {r['error']}")
                 continue
             typer.echo(f"{r['model']:8s} {r['preset']:6s} params {r['params']:>9,d}  FLOPs/ev {r['flops_per_event']:.3g}  "
-                       f"train {r['train_events_per_s']:8.1f} ev/s  infer {r['infer_events_per_s']:8.1f} ev/s  "
-                       f"RSS {r['peak_rss_mb']:.0f} MB")
+                       f"train {r['train_events_per_s']:8.1f} ev/s ({r['train_s_per_step']:.3g} s/step of {r['batch']})  "
+                       f"infer {r['infer_events_per_s']:8.1f} ev/s  RSS {r['peak_rss_mb']:.0f} MB  threads {r['threads']}")
+            if "reference_train_s_per_step" in r:
+                typer.echo(f"  reference spherical layers: {r['reference_train_s_per_step']:.3g} s/step -> "
+                           f"{r['speedup_train_step']:.2f}x per training step, "
+                           f"{r['speedup_spherical_layers']:.2f}x on the S2/SO(3) layers")
+            for row, ref in zip(r.get("layers", []), r.get("reference_layers", [None] * len(r.get("layers", [])))):
+                extra = "" if ref is None else (f"   (reference {1e3 * ref['forward_s_per_event']:.2f} / "
+                                                f"{1e3 * ref['backward_s_per_event']:.2f})")
+                typer.echo(f"    {row['layer']:44s} fwd {1e3 * row['forward_s_per_event']:7.2f} ms/ev  "
+                           f"bwd {1e3 * row['backward_s_per_event']:7.2f} ms/ev{extra}")
 
 
 def _register_export(app: typer.Typer) -> None:

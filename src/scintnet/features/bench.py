@@ -32,7 +32,9 @@ def bench_features(cfg: DetectorConfig, n_events: int = 3000, batch_size: int = 
     from ..reco.pipeline import reconstructor_for
     from ..validate.common import simulate_events
 
-    torch.set_num_threads(1)
+    from .. import configure_runtime
+
+    configure_runtime(1)
     rec = reconstructor_for(cfg)
     es = {}
     for lab, src in ((1, "Xe136_0vbb"), (0, "C10")):

@@ -106,7 +106,9 @@ class AttentionConvLSTM(nn.Module):
 class KamNet(nn.Module):
     input_kind = "kamnet_map"
 
-    def __init__(self, cfg: KamNetConfig = KamNetConfig()):
+    def __init__(self, cfg: KamNetConfig = KamNetConfig(), reference: bool = False):
+        """``reference=True`` builds the spherical layers of :mod:`.spherical_reference` (the
+        slow first implementation, same parameters and outputs): for tests and benchmarks."""
         super().__init__()
         if cfg.n_theta != cfg.n_phi:
             raise ValueError("KamNet's spherical grid needs n_theta == n_phi (2b x 2b SOFT grid)")
@@ -115,9 +117,18 @@ class KamNet(nn.Module):
         bw = cfg.bandwidths
         ch = (cfg.hidden[1], *cfg.sph_channels)
         s2_grid, so3_grid = s2_near_identity_grid(), so3_equatorial_grid()
-        convs: list[nn.Module] = [S2Convolution(ch[0], ch[1], bw[0], bw[1], s2_grid)]
-        for k in range(1, 4):
-            convs.append(SO3Convolution(ch[k], ch[k + 1], bw[k], bw[k + 1], so3_grid))
+        # the fast layers pass SO(3) grids as [alpha, gamma, B, C, beta] between each other
+        # (no transposition per layer); batch norm and the Haar integral follow that layout
+        self.layout = "bcjag" if reference else "agbcj"
+        if reference:
+            from .spherical_reference import S2ConvolutionReference, SO3ConvolutionReference
+
+            convs: list[nn.Module] = [S2ConvolutionReference(ch[0], ch[1], bw[0], bw[1], s2_grid)]
+            convs += [SO3ConvolutionReference(ch[k], ch[k + 1], bw[k], bw[k + 1], so3_grid) for k in range(1, 4)]
+        else:
+            convs = [S2Convolution(ch[0], ch[1], bw[0], bw[1], s2_grid, layout=self.layout)]
+            convs += [SO3Convolution(ch[k], ch[k + 1], bw[k], bw[k + 1], so3_grid, layout=self.layout)
+                      for k in range(1, 4)]
         self.convs = nn.ModuleList(convs)
         self.norms = nn.ModuleList(nn.BatchNorm3d(c) for c in cfg.sph_channels)
         self.sph_dropout = nn.Dropout(cfg.dropout_sph)
@@ -136,13 +147,26 @@ class KamNet(nn.Module):
         self.last_attention = s.detach()
         z = context
         for conv, norm in zip(self.convs, self.norms):
-            z = self.sph_dropout(torch.relu(norm(conv(z))))
-        return self.head(so3_integrate(z)).squeeze(-1)
+            z = self.sph_dropout(torch.relu(self._norm(norm, conv(z))))
+        return self.head(so3_integrate(z, self.layout)).squeeze(-1)
+
+    def _norm(self, norm: nn.BatchNorm3d, z: torch.Tensor) -> torch.Tensor:
+        if self.layout == "bcjag":
+            return norm(z)
+        # [alpha, gamma, B, C, beta] seen as [N, C, beta]: the same per-channel statistics as
+        # BatchNorm3d over (B, beta, alpha, gamma), with the module's own parameters and buffers
+        a, g, b, c, j = z.shape
+        if norm.training and norm.num_batches_tracked is not None:
+            norm.num_batches_tracked.add_(1)
+        momentum = norm.momentum if norm.momentum is not None else 1.0 / float(norm.num_batches_tracked)
+        out = nn.functional.batch_norm(z.reshape(a * g * b, c, j), norm.running_mean, norm.running_var, norm.weight,
+                                       norm.bias, norm.training or norm.running_mean is None, momentum, norm.eps)
+        return out.view(a, g, b, c, j)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Rotation-invariant spherical features before the FC head (for tests/studies)."""
         context, _ = self.acl(x)
         z = context
         for conv, norm in zip(self.convs, self.norms):
-            z = torch.relu(norm(conv(z)))
-        return so3_integrate(z)
+            z = torch.relu(self._norm(norm, conv(z)))
+        return so3_integrate(z, self.layout)

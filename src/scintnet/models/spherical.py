@@ -89,6 +89,10 @@ def _cbuf(x: np.ndarray) -> torch.Tensor:
 
 
 def _fbuf(x: np.ndarray) -> torch.Tensor:
+    # entries below float32's normal range (Wigner-d at high l and small beta reach 1e-40) are
+    # zeroed: they are far below float precision next to the O(1) entries, and denormal operands
+    # made the GEMMs that touch them ~3x slower on CPU (measured)
+    x = np.where(np.abs(x) < np.finfo(np.float32).tiny, 0.0, x)
     return torch.tensor(x, dtype=torch.float32)
 
 
@@ -197,12 +201,20 @@ class SO3FFT(nn.Module):
         return out
 
 
-def so3_integrate(x: torch.Tensor) -> torch.Tensor:
-    """Haar average over SO(3) of a grid signal [B, C, beta, alpha, gamma] -> [B, C]."""
-    b = x.shape[2] // 2
-    _, w = beta_grid(b)
+def so3_integrate(x: torch.Tensor, layout: str = "bcjag") -> torch.Tensor:
+    """Haar average over SO(3) of a grid signal -> [B, C].
+
+    ``layout``: "bcjag" = [B, C, beta, alpha, gamma] (the default), or "agbcj" = [alpha, gamma,
+    B, C, beta], the layout the fast layers pass between each other inside KamNet.
+    """
+    if layout not in ("bcjag", "agbcj"):
+        raise ValueError(f"unknown SO(3) grid layout {layout!r}")
+    jdim = 2 if layout == "bcjag" else 4
+    _, w = beta_grid(x.shape[jdim] // 2)
     w = torch.tensor(w / 2.0, dtype=x.dtype, device=x.device)  # sum w = 2
-    return torch.einsum("bcjxy,j->bc", x, w) / (x.shape[3] * x.shape[4])
+    if layout == "bcjag":
+        return torch.einsum("bcjxy,j->bc", x, w) / (x.shape[3] * x.shape[4])
+    return torch.einsum("xybcj,j->bc", x, w) / (x.shape[0] * x.shape[1])
 
 
 def to_complex(pairs: list[Pair]) -> list[torch.Tensor]:
@@ -211,65 +223,208 @@ def to_complex(pairs: list[Pair]) -> list[torch.Tensor]:
 
 
 # ----------------------------------------------------------------------------- layers
+#
+# The layers below compute exactly what the per-degree transforms above compute (the
+# reference layers in :mod:`.spherical_reference` are built from them and the tests hold the
+# two to float precision), organised for speed — ~10x per training step on 2 cores for the
+# paper's bandwidths (``scintnet bench models --model kamnet:paper``):
+#
+# * every transform is a few large (batched) GEMMs over all degrees at once instead of one
+#   einsum per l: the beta quadrature and synthesis are one bmm over the (m, n) pairs with
+#   the Wigner-d tables zero where l < max(|m|, |n|);
+# * complex products are single real GEMMs with block matrices [[Re, Im], [-Im, Re]] (no
+#   complex dtypes, so ONNX export still works);
+# * outputs are real, and for real inputs and kernels h^l_{-m,-n} = (-1)^{m-n} conj(h^l_{mn}),
+#   so only n >= 0 is ever synthesised or multiplied (half the FLOPs of the largest steps);
+# * the large SO(3) grid tensor is built once (not once per l), and the per-l padding of the
+#   reference (an SO(3)-grid-sized tensor per degree) is gone.
+
+
+def _synthesis_tables(L: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Constant tables of the SO(3) synthesis h^l_{mn} (l < L, n >= 0) -> (2L)^3 grid.
+
+    dsyn[m, n, l, j] = d^l_{mn}(beta_j) (0 where l < max(|m|, n)); em[(a, s), m] = cos/sin(m alpha_a);
+    q[gamma, (s, n, r)] the gamma DFT that also combines the cos/sin parts and the real/imaginary
+    parts, with weight 2 for n > 0 (the n < 0 half by symmetry).
+    """
+    M, J = 2 * L - 1, 2 * L
+    beta, _ = beta_grid(L)
+    dsyn = np.zeros((M, L, L, J))
+    for l in range(L):
+        d = wigner_d(l, beta)  # [j, m + l, n + l]
+        dsyn[L - 1 - l:L + l, :l + 1, l, :] = np.transpose(d[:, :, l:], (1, 2, 0))
+    ang = np.outer(2 * np.pi * np.arange(J) / J, _m_range(L))  # [alpha, m]
+    em = np.stack([np.cos(ang), np.sin(ang)], 1).reshape(2 * J, M)
+    n = np.arange(L)
+    c = np.where(n == 0, 1.0, 2.0)
+    g = np.outer(2 * np.pi * np.arange(J) / J, n)  # [gamma, n]
+    q = np.zeros((J, 2, L, 2))
+    q[:, 0, :, 0], q[:, 0, :, 1] = c * np.cos(g), c * np.sin(g)
+    q[:, 1, :, 0], q[:, 1, :, 1] = -c * np.sin(g), c * np.cos(g)
+    return dsyn, em, q.reshape(J, 4 * L)
+
+
+class _ContiguousGrad(torch.autograd.Function):
+    """Identity whose backward makes the incoming gradient contiguous: the gradient of a
+    permuted/padded GEMM output otherwise reaches the GEMM's backward with two non-unit strides,
+    where MKL falls back to a kernel ~8x slower than on a copied operand (measured, 2 cores)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor) -> torch.Tensor:
+        return g.contiguous()
+
+
+def _check_layout(layout: str) -> str:
+    if layout not in ("bcjag", "agbcj"):
+        raise ValueError(f"unknown SO(3) grid layout {layout!r} (bcjag or agbcj)")
+    return layout
+
+
+class _SO3Synthesis(nn.Module):
+    """h [M(m), L(n >= 0), 2 (re, im), B, C, L(l)] -> real signal on the (2L)^3 grid, in ``layout``."""
+
+    def __init__(self, L: int, layout: str):
+        super().__init__()
+        self.L, self.layout = L, _check_layout(layout)
+        dsyn, em, q = _synthesis_tables(L)
+        self.register_buffer("dsyn", _fbuf(dsyn.reshape((2 * L - 1) * L, L, 2 * L)), persistent=False)
+        self.register_buffer("em", _fbuf(em), persistent=False)
+        self.register_buffer("q", _fbuf(q), persistent=False)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        L = self.L
+        M, J = 2 * L - 1, 2 * L
+        B, C = h.shape[3], h.shape[4]
+        g = torch.bmm(h.reshape(M * L, 2 * B * C, L), self.dsyn)  # sum_l h d: [(m, n), (r, b, c), beta]
+        w = (self.em @ g.view(M, L * 2 * B * C * J)).view(J, 4 * L, B * C * J)  # alpha: [a, (s, n, r), x]
+        out = torch.matmul(self.q, w).view(J, J, B, C, J)  # gamma and Re(): [a, g, b, c, beta]
+        return out if self.layout == "agbcj" else out.permute(2, 3, 4, 0, 1).contiguous()
 
 
 class S2Convolution(nn.Module):
     """S2 -> SO(3) correlation with kernels supported on ``grid`` (beta, alpha points).
 
-    Input [B, C_in, 2 b_in, 2 b_in] (beta, alpha); output [B, C_out, 2 b_out, 2 b_out, 2 b_out].
+    Input [B, C_in, 2 b_in, 2 b_in] (beta, alpha); output [B, C_out, 2 b_out, 2 b_out, 2 b_out]
+    (beta, alpha, gamma), or [alpha, gamma, B, C_out, beta] with ``layout="agbcj"``.
+    h^l_{mn} = conj(f^l_m) psi^l_n with psi = sum_g w_g conj(Y^l_n(x_g)).
     """
 
-    def __init__(self, c_in: int, c_out: int, b_in: int, b_out: int, grid: np.ndarray | None = None):
+    def __init__(self, c_in: int, c_out: int, b_in: int, b_out: int, grid: np.ndarray | None = None,
+                 layout: str = "bcjag"):
         super().__init__()
+        if b_out > b_in:
+            raise ValueError("output bandwidth must not exceed the grid bandwidth")
         grid = s2_near_identity_grid() if grid is None else grid
         self.c_in, self.c_out, self.b_in, self.b_out = c_in, c_out, b_in, b_out
-        self.fft = S2FFT(b_in, b_out)
-        self.ifft = SO3IFFT(b_out)
+        L, J = b_out, 2 * b_in
+        M = 2 * L - 1
         self.weight = nn.Parameter(torch.randn(c_in, c_out, len(grid)) / math.sqrt(len(grid) * c_in))
         self.bias = nn.Parameter(torch.zeros(1, c_out, 1, 1, 1))
-        for l in range(b_out):
-            d = wigner_d(l, grid[:, 0])[:, :, l]  # d^l_{n0}(beta_g)
-            y = math.sqrt((2 * l + 1) / (4 * math.pi)) * np.exp(1j * np.outer(grid[:, 1], np.arange(-l, l + 1))) * d
-            yc = np.conj(y)  # conj Y^l_n(x_g): [G, 2l+1]
-            self.register_buffer(f"ycr{l}", _fbuf(yc.real), persistent=False)
-            self.register_buffer(f"yci{l}", _fbuf(yc.imag), persistent=False)
+        beta, w = beta_grid(b_in)
+        ang = np.outer(2 * np.pi * np.arange(J) / J, _m_range(L))
+        self.register_buffer("ea", _fbuf(np.concatenate([np.cos(ang), -np.sin(ang)], 1)), persistent=False)
+        wan = np.zeros((M, J, L))  # beta quadrature [m, j, l]
+        ybk = np.zeros((L, len(grid), 2, L, 2))  # kernel block [l, g, r_in, n >= 0, r_out]
+        for l in range(L):
+            d = wigner_d(l, beta)[:, :, l]  # d^l_{m0}(beta_j)
+            wan[L - 1 - l:L + l, :, l] = (math.sqrt((2 * l + 1) / (4 * math.pi)) * (2 * math.pi / J) * w[:, None] * d).T
+            y = (math.sqrt((2 * l + 1) / (4 * math.pi)) * np.exp(1j * np.outer(grid[:, 1], np.arange(l + 1)))
+                 * wigner_d(l, grid[:, 0])[:, l:, l])  # Y^l_n(x_g), n >= 0
+            yr, yi = y.real, -y.imag  # conj(Y)
+            ybk[l, :, 0, :l + 1, 0], ybk[l, :, 0, :l + 1, 1] = yr, yi
+            ybk[l, :, 1, :l + 1, 0], ybk[l, :, 1, :l + 1, 1] = yi, -yr
+        self.register_buffer("wan", _fbuf(np.concatenate([wan, wan])), persistent=False)  # [(r, m), j, l]
+        self.register_buffer("ybk", _fbuf(ybk), persistent=False)
+        self.synthesis = _SO3Synthesis(L, layout)
+        self.bias_shape = (1, 1, 1, c_out, 1) if layout == "agbcj" else (1, c_out, 1, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = []
-        for l, (fr, fi) in enumerate(self.fft(x)):
-            pr = torch.einsum("iog,gn->ion", self.weight, getattr(self, f"ycr{l}"))
-            pi = torch.einsum("iog,gn->ion", self.weight, getattr(self, f"yci{l}"))
-            # conj(f) psi
-            h.append((torch.einsum("bim,ion->bomn", fr, pr) + torch.einsum("bim,ion->bomn", fi, pi),
-                      torch.einsum("bim,ion->bomn", fr, pi) - torch.einsum("bim,ion->bomn", fi, pr)))
-        return self.ifft(h) + self.bias
+        B, C, J, K = x.shape
+        L, O = self.b_out, self.c_out
+        M = 2 * L - 1
+        f = (x.reshape(B * C * J, K) @ self.ea).view(B * C, J, 2 * M)  # alpha DFT: [(b, c), beta, (r, m)]
+        f = torch.bmm(f.permute(2, 0, 1), self.wan)  # beta quadrature: [(r, m), (b, c), l]
+        a = f.view(2, M, B, C, L).permute(4, 1, 2, 0, 3).reshape(L, M * B, 2 * C)  # [l, (m, b), (r, c)]
+        p = torch.einsum("iog,lgrns->lrinso", self.weight, self.ybk).reshape(L, 2 * C, L * 2 * O)
+        h = torch.bmm(a, p).view(L, M, B, L, 2, O).permute(1, 3, 4, 2, 5, 0)  # [m, n, s, b, o, l]
+        return self.synthesis(h) + self.bias.view(self.bias_shape)
 
 
 class SO3Convolution(nn.Module):
-    """SO(3) -> SO(3) correlation with kernels supported on ``grid`` (alpha, beta, gamma)."""
+    """SO(3) -> SO(3) correlation with kernels supported on ``grid`` (alpha, beta, gamma).
 
-    def __init__(self, c_in: int, c_out: int, b_in: int, b_out: int, grid: np.ndarray | None = None):
+    Input [B, C_in, 2 b_in, 2 b_in, 2 b_in]; output [B, C_out, 2 b_out, 2 b_out, 2 b_out]
+    (beta, alpha, gamma); with ``layout="agbcj"`` both are [alpha, gamma, B, C, beta].
+    h^l = f^l K^l with K^l = sum_g w_g D^l(R_g)^T.
+    """
+
+    def __init__(self, c_in: int, c_out: int, b_in: int, b_out: int, grid: np.ndarray | None = None,
+                 layout: str = "bcjag"):
         super().__init__()
+        if b_out > b_in:
+            raise ValueError("output bandwidth must not exceed the grid bandwidth")
         grid = so3_equatorial_grid() if grid is None else grid
         self.c_in, self.c_out, self.b_in, self.b_out = c_in, c_out, b_in, b_out
-        self.fft = SO3FFT(b_in, b_out)
-        self.ifft = SO3IFFT(b_out)
+        self.layout = _check_layout(layout)
+        L, J = b_out, 2 * b_in
+        M = 2 * L - 1
         self.weight = nn.Parameter(torch.randn(c_in, c_out, len(grid)) / math.sqrt(len(grid) * c_in))
         self.bias = nn.Parameter(torch.zeros(1, c_out, 1, 1, 1))
-        for l in range(b_out):
+        beta, w = beta_grid(b_in)
+        step = 2 * math.pi / J  # quadrature weight of each alpha and gamma node
+        ang = np.outer(2 * np.pi * np.arange(J) / J, _m_range(L))  # [alpha, m]
+        ang_n = np.outer(2 * np.pi * np.arange(J) / J, np.arange(L))  # [gamma, n >= 0]
+        # gamma DFT e^{+i n gamma} for n >= 0 (rows (r, n)); alpha DFT cos/sin(m alpha) (rows (s, m))
+        self.register_buffer("eg", _fbuf(np.concatenate([np.cos(ang_n), np.sin(ang_n)], 1).T * step),
+                             persistent=False)
+        self.register_buffer("ea", _fbuf(np.concatenate([np.cos(ang).T, np.sin(ang).T], 0) * step), persistent=False)
+        mm, nn_ = np.meshgrid(_m_range(L), np.arange(1, L), indexing="ij")
+        # f^l_{m,-n} = (-1)^{m+n} conj(f^l_{-m,n}) for real signals: sign per (m, n > 0, re/im)
+        sign = ((-1.0) ** (mm + nn_))[:, :, None, None, None] * np.array([1.0, -1.0])[None, None, None, None, :]
+        self.register_buffer("sign", _fbuf(sign[:, :, :, :, :, None]), persistent=False)  # [m, n, 1, 1, r, 1]
+        # beta quadrature [m, n >= 0, ((s, r), j), (r', l)], with the combination of the cos/sin and
+        # re/im parts into e^{+i m alpha} (u_r + i u_i) folded in: re = (c, r) - (s, i), im = (c, i) + (s, r)
+        comb = np.array([[[1.0, 0], [0, 1]], [[0, 1], [-1, 0]]])  # [s, r, r']
+        wan = np.zeros((M, L, 2, 2, J, 2, L))
+        for l in range(L):
+            coef = (2 * l + 1) / (8 * math.pi**2) * w[:, None, None] * wigner_d(l, beta)[:, :, l:]  # [j, m, n]
+            cj = np.transpose(coef, (1, 2, 0))  # [m, n, j]
+            wan[L - 1 - l:L + l, :l + 1, :, :, :, :, l] = (cj[:, :, None, None, :, None]
+                                                             * comb[None, None, :, :, None, :])
             m = np.arange(-l, l + 1)
-            d = wigner_d(l, grid[:, 1])  # [G, k, n]
-            D = np.exp(-1j * grid[:, 0, None, None] * m[None, :, None]) * d * np.exp(
-                -1j * grid[:, 2, None, None] * m[None, None, :])
-            Dt = np.transpose(D, (0, 2, 1))  # [G, n, k]
-            self.register_buffer(f"dgr{l}", _fbuf(Dt.real), persistent=False)
-            self.register_buffer(f"dgi{l}", _fbuf(Dt.imag), persistent=False)
+            D = (np.exp(-1j * grid[:, 0, None, None] * m[None, :, None]) * wigner_d(l, grid[:, 1])
+                 * np.exp(-1j * grid[:, 2, None, None] * m[None, None, :]))
+            dt = np.transpose(D, (0, 2, 1))[:, :, l:]  # [g, n, k >= 0]
+            blk = np.zeros((len(grid), 2, 2 * l + 1, l + 1, 2))  # [g, r_in, n, k, r_out]
+            blk[:, 0, :, :, 0], blk[:, 0, :, :, 1] = dt.real, dt.imag
+            blk[:, 1, :, :, 0], blk[:, 1, :, :, 1] = -dt.imag, dt.real
+            self.register_buffer(f"kbk{l}", _fbuf(blk), persistent=False)
+        self.register_buffer("wan", _fbuf(wan.reshape(M * L, 4 * J, 2 * L)), persistent=False)
+        self.synthesis = _SO3Synthesis(L, layout)
+        self.bias_shape = (1, 1, 1, c_out, 1) if layout == "agbcj" else (1, c_out, 1, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = []
-        for l, (fr, fi) in enumerate(self.fft(x)):
-            kr = torch.einsum("iog,gnk->ionk", self.weight, getattr(self, f"dgr{l}"))
-            ki = torch.einsum("iog,gnk->ionk", self.weight, getattr(self, f"dgi{l}"))
-            h.append((torch.einsum("bipn,ionk->bopk", fr, kr) - torch.einsum("bipn,ionk->bopk", fi, ki),
-                      torch.einsum("bipn,ionk->bopk", fr, ki) + torch.einsum("bipn,ionk->bopk", fi, kr)))
-        return self.ifft(h) + self.bias
+        if self.layout == "bcjag":
+            x = x.permute(3, 4, 0, 1, 2)
+        A, _, B, C, J = x.shape
+        L, O = self.b_out, self.c_out
+        M = 2 * L - 1
+        # only n >= 0 is computed: the n < 0 half follows from the symmetry of real signals
+        u = torch.matmul(self.eg, x.reshape(A, A, B * C * J))  # gamma DFT: [a, (r, n), (b, c, beta)]
+        y = (self.ea @ u.view(A, -1)).view(2, M, 2, L, B * C, J)  # alpha DFT: [(s, m), (r, n), (b, c), beta]
+        y = y.permute(1, 3, 4, 0, 2, 5).reshape(M * L, B * C, 4 * J)
+        f = torch.bmm(y, self.wan).view(M, L, B, C, 2, L)  # beta quadrature: [m, n >= 0, b, c, r, l]
+        fneg = (f.flip(0)[:, 1:] * self.sign).flip(1)  # n = -(L-1) .. -1
+        f = torch.cat([fneg, f], 1)  # [m, n, b, c, r, l]
+        hs = []
+        for l, fl in enumerate(f.unbind(-1)):  # unbind: the backward stacks, no full-size zero fills per l
+            sl, k = slice(L - 1 - l, L + l), 2 * l + 1
+            a = fl[sl, sl].permute(2, 0, 4, 3, 1).reshape(B * k, 2 * C * k)  # [(b, m), (r, c, n)]
+            kb = torch.einsum("iog,grnks->rinkso", self.weight, getattr(self, f"kbk{l}")).reshape(2 * C * k, -1).contiguous()
+            h = _ContiguousGrad.apply(a @ kb).view(B, k, l + 1, 2, O).permute(1, 2, 3, 0, 4)  # [m, n>=0, s, b, o]
+            hs.append(nn.functional.pad(h, (0, 0, 0, 0, 0, 0, 0, L - 1 - l, L - 1 - l, L - 1 - l)))
+        return self.synthesis(torch.stack(hs, -1)) + self.bias.view(self.bias_shape)

@@ -101,8 +101,10 @@ def train_pointnet(ps: PointSet, y: np.ndarray, seed: int, epochs: int = 10, bat
 
     At most ``max_negatives`` 136Xe candidates are used (a small CPU budget; spallation is rare).
     """
+    from .. import configure_runtime
+
     torch.manual_seed(seed)
-    torch.set_num_threads(2)
+    configure_runtime()
     rng = np.random.default_rng(seed)
     idx = np.flatnonzero(ps.has_pair)
     neg = idx[y[idx] == 0]

@@ -37,7 +37,7 @@ class RunConfig:
     r_max_mm: float = 1570.0
     nhit_matching: bool = True
     num_workers: int = 0
-    threads: int | None = None  # torch threads; None = all cores
+    threads: int | None = None  # compute threads (torch, Numba, BLAS); None = the CPU affinity's cores
     bootstrap: int = 0  # >0: index of the bootstrap resample this run trains on
     max_train_seconds: float | None = None  # stop after this wall time (checked per epoch)
 

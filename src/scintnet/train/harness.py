@@ -118,8 +118,10 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
     if not cfg.signal or not cfg.background:
         raise TrainError("need at least one --signal and one --background event file")
     out.mkdir(parents=True, exist_ok=True)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    from .. import configure_runtime
+
+    runtime = configure_runtime(cfg.threads)
+    log(f"threads: {runtime['threads']} of {runtime['cores']} cores (torch, Numba, BLAS)")
     device = device_for()
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, cfg.preset).to(device)
