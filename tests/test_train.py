@@ -51,19 +51,52 @@ def test_training_learns_and_resume_equals_uninterrupted(files, tmp_path):
     full = train_run(_cfg(files), tmp_path / "full", progress=False, log=lambda m: None)
     # alpha light is much slower than electron light: the tiny KamNet must learn it
     assert full["best_val_auc"] > 0.85
-    # "kill" after epoch 1: train 1 epoch, then resume the same 3-epoch config
-    part = _cfg(files, epochs=1)
-    train_run(part, tmp_path / "killed", progress=False, log=lambda m: None)
-    ck = torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=True)
-    ck["run_config"] = _cfg(files).to_json()  # same run, interrupted
-    torch.save(ck, tmp_path / "killed" / "checkpoint.pt")
+    assert (tmp_path / "full" / "training_curves.png").stat().st_size > 10_000
+    assert full["stopped"] == "epochs" and full["epochs_planned"] == 3 and full["threads"] == 1
+    # the standardisation is stored with the weights: a finite positive scale per time bin
+    state = torch.load(tmp_path / "full" / "model.pt", weights_only=True)
+    assert state["input_scale"].shape == (6,) and bool((state["input_scale"] > 0).all())
+    # stop after epoch 1 (a chunk too short for another epoch), then resume the same config
+    part = train_run(_cfg(files), tmp_path / "killed", progress=False, log=lambda m: None, chunk_seconds=1e-9)
+    assert part["stopped"] == "chunk" and part["epochs_done"] == 1
     resumed = train_run(_cfg(files), tmp_path / "killed", resume=True, progress=False, log=lambda m: None)
     h1 = json.loads((tmp_path / "full" / "metrics.json").read_text())
     h2 = json.loads((tmp_path / "killed" / "metrics.json").read_text())
     assert [round(r["val_loss"], 5) for r in h1] == [round(r["val_loss"], 5) for r in h2]
     assert resumed["epochs_done"] == 3
+    # the thread count is not part of the run (results then agree to rounding, not bit for bit)
+    again = train_run(_cfg(files, threads=2), tmp_path / "killed", resume=True, progress=False, log=lambda m: None)
+    assert again["epochs_done"] == 3
     with pytest.raises(TrainError, match="already holds a run"):
         train_run(_cfg(files), tmp_path / "full", progress=False, log=lambda m: None)
+    with pytest.raises(TrainError, match="different configuration"):
+        train_run(_cfg(files, lr=1e-3), tmp_path / "full", resume=True, progress=False, log=lambda m: None)
+
+
+def test_cosine_schedule_warms_up_and_ends_at_zero():
+    from scintnet.train.harness import _lr_lambda
+
+    f = _lr_lambda(RunConfig(epochs=10, warmup_epochs=1.0), steps_per_epoch=100)
+    assert f(0) == pytest.approx(0.01) and f(99) == pytest.approx(1.0)
+    assert f(100) == pytest.approx(1.0) and f(550) == pytest.approx(0.5) and f(999) < 1e-4
+    vals = [f(s) for s in range(100, 1000)]
+    assert all(a >= b for a, b in zip(vals, vals[1:]))  # monotone after warm-up
+    g = _lr_lambda(RunConfig(epochs=10, schedule="exponential", lr_decay=0.5), steps_per_epoch=100)
+    assert g(300) == pytest.approx(0.25)
+
+
+def test_report_warns_on_early_stop_and_on_results_within_the_floors():
+    from scintnet.evaluate.report import report_warnings
+
+    run = {"stopped": "time_limit", "epochs_done": 1, "epochs_planned": 30, "run_config": {"epochs": 30}}
+    ev = {"per_source": {"C10": {"rejection_at_90_energy_matched": 0.14,
+                                 "floors": {"linear": {"rejection_at_90_energy_matched": 0.30},
+                                            "xgboost": {"rejection_at_90_energy_matched": 0.10}}}}}
+    w = report_warnings(run, ev)
+    assert len(w) == 2 and "1 of 30 epochs" in w[0] and "¹⁰C" in w[1] and "linear" in w[1] and "xgboost" not in w[1]
+    ok = {"stopped": "epochs", "epochs_done": 30, "epochs_planned": 30, "run_config": {"epochs": 30}}
+    ev["per_source"]["C10"]["rejection_at_90_energy_matched"] = 0.35
+    assert report_warnings(ok, ev) == []
 
 
 def test_evaluate_writes_table_plots_and_scores(files, tmp_path):

@@ -42,6 +42,13 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         resume: bool = typer.Option(False, "--resume", help="continue a killed run"),
         threads: Optional[int] = typer.Option(None, "--threads", min=1,
                                               help="compute threads (default: the cores of the CPU affinity)"),
+        patience: Optional[int] = typer.Option(None, "--patience", min=1,
+                                               help="early stopping after N epochs without improvement (default: off)"),
+        device: Optional[str] = typer.Option(None, "--device", help="cpu | cuda | cuda:N (default: CUDA if available)"),
+        chunk_minutes: Optional[float] = typer.Option(None, "--chunk-minutes", min=0.1,
+                                                      help="stop at the last epoch boundary within this wall time of "
+                                                      "this call; continue with --resume"),
+        amp: bool = typer.Option(False, "--amp", help="bfloat16 mixed precision (CUDA only)"),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """Train a classifier (binary cross-entropy; checkpoint every epoch; resumable)."""
@@ -56,7 +63,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             _fail(str(exc))
         upd = {k: v for k, v in dict(model=model, preset=preset, epochs=epochs, batch_size=batch_size, lr=lr,
                                       seed=seed, max_events_per_class=max_events, select_on=select_on,
-                                      threads=threads).items()
+                                      threads=threads, patience=patience).items()
                if v is not None}
         if signal:
             upd["signal"] = list(signal)
@@ -82,7 +89,9 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                 if resume and (d / "run.json").exists() and not (d / "checkpoint.pt").exists():
                     continue
                 results.append(train_run(c, d, resume=resume or (bootstrap > 0 and (d / "checkpoint.pt").exists()),
-                                         progress=not as_json, log=log))
+                                         progress=not as_json, log=log, device=device,
+                                         chunk_seconds=None if chunk_minutes is None else 60.0 * chunk_minutes,
+                                         amp=amp))
         except (TrainError, ValueError, FileNotFoundError) as exc:
             _fail(str(exc))
         if as_json:

@@ -135,7 +135,10 @@ def evaluate_run(run_dir: str | Path, data: list[str], out_dir: str | Path | Non
     if double_pulse_loss:
         res["double_pulse"] = {"signal_loss": double_pulse_loss, **DoublePulse().__dict__, "cut_fraction": dp_cut}
     if floors and table:
-        res.update(_floors(rc, sel, events, signal_name, table, floor_train_events))
+        # on the network's own information: the time spectrum alone for a time-spectrum model (LSTM),
+        # the time spectrum and the map's moments for the map and hit models
+        feats = "time" if getattr(model, "input_kind", None) == "time_spectrum" else "time+moments"
+        res.update(_floors(rc, sel, events, signal_name, table, floor_train_events, feats))
     out = Path(out_dir) if out_dir else run_dir / "eval"
     out.mkdir(parents=True, exist_ok=True)
     _write_scores(out / "scores.h5", scores, signal_name)
@@ -148,7 +151,7 @@ def evaluate_run(run_dir: str | Path, data: list[str], out_dir: str | Path | Non
 
 
 def _floors(rc: dict[str, Any], sel, events: dict[str, list], signal_name: str, table: dict[str, Any],
-            n_train: int) -> dict[str, Any]:
+            n_train: int, features: str = "time+moments") -> dict[str, Any]:
     """Train the floors on the run's training files and add their figures (see :func:`evaluate_run`)."""
     from ..features.dataset import EventSet, load_event_set
     from .floors import floor_figures, train_floors
@@ -159,7 +162,7 @@ def _floors(rc: dict[str, Any], sel, events: dict[str, list], signal_name: str, 
         return {"floors": None, "floors_unavailable": f"training files not found: {missing or 'none recorded'}"}
     sig_tr = load_event_set(files["signal"], label=1, selection=sel, max_events=n_train, seed=11)
     bkg_tr = load_event_set(files["background"], label=0, selection=sel, max_events=n_train, seed=12)
-    fl = train_floors(sig_tr, bkg_tr)
+    fl = train_floors(sig_tr, bkg_tr, features)
     sig_te = EventSet.concat(events[signal_name])
     pooled = []
     for name in table:

@@ -7,11 +7,35 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from ..physics.sources import display_name
 from ..train.harness import atomic_write_bytes
+from .plots import PAPER_KAMNET_REJECTION_AT_90
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f} %"
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f} %"
+
+
+def source_name(key: str) -> str:
+    """Human name of a source key (¹⁰C for C10); the key itself when it has none."""
+    return display_name(key)
+
+
+def report_warnings(run: dict[str, Any], ev: dict[str, Any]) -> list[str]:
+    """What a reader must know before trusting the figures: early stops, results within the floors."""
+    out = []
+    planned = run.get("epochs_planned", run["run_config"].get("epochs"))
+    if run.get("stopped") != "epochs":
+        out.append(f"training stopped early ({run.get('stopped')}) after {run['epochs_done']} of {planned} epochs")
+    for name, r in ev.get("per_source", {}).items():
+        net = r.get("rejection_at_90_energy_matched")
+        fl = {k: f.get("rejection_at_90_energy_matched") for k, f in (r.get("floors") or {}).items()}
+        beaten = [k for k, v in fl.items() if v is not None and net is not None and net <= v]
+        if beaten:
+            out.append(f"{source_name(name)}: the network ({_pct(net)} at fixed energy) does not beat the "
+                       f"{' and '.join(beaten)} floor ({', '.join(_pct(fl[k]) for k in beaten)}) on the same events: "
+                       "it has not learned what the simulated hits hold (under-trained)")
+    return out
 
 
 def write_report(run_dir: str | Path, eval_dir: str | Path, out: str | Path,
@@ -23,23 +47,38 @@ def write_report(run_dir: str | Path, eval_dir: str | Path, out: str | Path,
     metrics = json.loads((run_dir / "metrics.json").read_text())
     rc = run["run_config"]
     lines = [f"# scintnet report: {rc['model']} ({rc['preset']})", ""]
+    warnings = report_warnings(run, ev)
+    lines += [f"> **Warning:** {w}" for w in warnings] + ([""] if warnings else [])
     lines += ["## Training", "",
               f"- model: {rc['model']} preset `{rc['preset']}`, {run['params']:,} parameters",
               f"- data: signal {', '.join(rc['signal'])}; background {', '.join(rc['background'])}",
               f"- selection: {rc['e_min_MeV']}–{rc['e_max_MeV']} MeV, R < {rc['r_max_mm'] / 10:.0f} cm; Nhit matching "
               f"{'on' if rc['nhit_matching'] else 'off'}",
-              f"- {run['n_train']} training / {run['n_val']} validation events; {run['epochs_done']} epochs "
-              f"({run['stopped']}), {run['train_seconds']:.0f} s on {run['device']}",
+              f"- {run['n_train']} training / {run['n_val']} validation events; {run['epochs_done']} of "
+              f"{run.get('epochs_planned', rc['epochs'])} epochs ({run['stopped']}), {run['train_seconds']:.0f} s on "
+              f"{run['device']} with {run.get('threads', rc.get('threads')) or 'all'} threads",
               f"- best validation AUC {run.get('best_val_auc', float('nan')):.4f} at epoch {run.get('best_epoch')}", ""]
     lines += ["| epoch | train loss | val loss | val AUC | val rejection@90 | events/s |", "|---|---|---|---|---|---|"]
     for h in metrics:
         lines.append(f"| {h['epoch']} | {h['train_loss']:.4f} | {h['val_loss']:.4f} | {h['val_auc']:.4f} | "
                      f"{_pct(h['val_rejection_at_90'])} | {h['train_events_per_s']:.0f} |")
-    lines += ["", f"## Evaluation (signal {ev['signal_source']}, {ev['n_signal']} events; independent files)", "",
-              "| source | events | AUC | rejection at 90 % signal acceptance |", "|---|---|---|---|"]
+    if (run_dir / "training_curves.png").exists():
+        shutil.copy(run_dir / "training_curves.png", out / "training_curves.png")
+        lines += ["", "![training curves](training_curves.png)"]
+    lines += ["", f"## Evaluation (signal {source_name(ev['signal_source'])}, {ev['n_signal']} events; independent files)",
+              "", "Rejection of each background at 90 % signal acceptance; *fixed E*: background weighted to the "
+              "signal's reconstructed-energy spectrum (what the topology adds beyond energy).  Floors: a Fisher linear "
+              "discriminant and XGBoost on the time spectrum and map moments, trained on the run's training events "
+              "and scored on the same test events.", "",
+              "| source | events | AUC | rejection | rejection, fixed E | linear floor, fixed E | XGBoost floor, fixed E "
+              "| KamNet paper |", "|---|---|---|---|---|---|---|---|"]
     for name, r in ev["per_source"].items():
-        lines.append(f"| {name} | {r['n_events']} | {r['auc']:.4f} | {_pct(r['rejection_at_90'])} ± "
-                     f"{_pct(r.get('rejection_at_90_bootstrap_std', 0.0))} |")
+        fl = r.get("floors") or {}
+        lines.append(f"| {source_name(name)} | {r['n_events']} | {r['auc']:.4f} | {_pct(r['rejection_at_90'])} ± "
+                     f"{_pct(r.get('rejection_at_90_bootstrap_std', 0.0))} | {_pct(r.get('rejection_at_90_energy_matched'))} | "
+                     f"{_pct((fl.get('linear') or {}).get('rejection_at_90_energy_matched'))} | "
+                     f"{_pct((fl.get('xgboost') or {}).get('rejection_at_90_energy_matched'))} | "
+                     f"{_pct(PAPER_KAMNET_REJECTION_AT_90.get(name))} |")
     plots = []
     for p in ev.get("plots", []):
         dst = out / Path(p).name
@@ -47,7 +86,7 @@ def write_report(run_dir: str | Path, eval_dir: str | Path, out: str | Path,
             shutil.copy(p, dst)
         plots.append(dst.name)
     lines += [""] + [f"![{p}]({p})" for p in plots]
-    summary: dict[str, Any] = {"run": run, "evaluation": ev}
+    summary: dict[str, Any] = {"run": run, "evaluation": ev, "warnings": warnings}
     if validation_json and Path(validation_json).exists():
         v = json.loads(Path(validation_json).read_text())
         summary["validate_sim"] = v

@@ -41,7 +41,8 @@ class LSTMConfig:
 
 CNN_PRESETS = {
     "paper": CNNConfig(),
-    "cpu": CNNConfig(n_t=12, n_theta=12, n_phi=12, channels=(32, 64, 96), fc=96, dropout=0.2),
+    # the paper's 28 time bins of 1.5 ns (as kamnet:cpu since issue 19: the 10C information is in ns timing)
+    "cpu": CNNConfig(n_t=28, n_theta=12, n_phi=12, channels=(32, 64, 96), fc=96, dropout=0.2),
     "tiny": CNNConfig(n_t=6, n_theta=8, n_phi=8, channels=(4, 8), fc=8, dropout=0.0),
 }
 LSTM_PRESETS = {
@@ -81,6 +82,9 @@ class TimeLSTM(nn.Module):
         self.head = nn.Sequential(nn.Linear(cfg.hidden, cfg.fc), nn.ReLU(), nn.Linear(cfg.fc, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: [B, T] time spectrum normalised to unit sum (rescaled here to unit mean per bin)."""
-        out, _ = self.lstm((x * x.shape[1]).unsqueeze(-1))
+        """x: [B, T] time spectrum normalised to unit sum; standardised per bin by the attached input
+        normalisation (models/inputs.py), else (runs trained before it) rescaled here to unit mean per bin."""
+        if not hasattr(self, "input_shift"):
+            x = x * x.shape[1]
+        out, _ = self.lstm(x.unsqueeze(-1))
         return self.head(out[:, -1]).squeeze(-1)

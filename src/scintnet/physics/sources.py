@@ -68,6 +68,21 @@ class Source:
         return self._sampler(n, rng)
 
 
+# names for plots and reports (¹⁰C, not C10); a key without one is shown as it is
+DISPLAY_NAMES = {"Xe136_0vbb": "¹³⁶Xe 0νββ", "Xe136_2vbb": "¹³⁶Xe 2νββ", "C10": "¹⁰C", "Bi214": "²¹⁴Bi",
+                 "Bi214_film": "²¹⁴Bi (balloon film)", "Tl208": "²⁰⁸Tl", "Xe137": "¹³⁷Xe", "I130": "¹³⁰I",
+                 "I132": "¹³²I", "I124": "¹²⁴I", "I122": "¹²²I", "Sb118": "¹¹⁸Sb", "Nb90": "⁹⁰Nb", "C11": "¹¹C",
+                 "Be10": "¹⁰Be", "K40": "⁴⁰K", "Po210": "²¹⁰Po (α)", "B8_solar": "⁸B solar ν", "alpha": "α"}
+
+
+def display_name(key: str) -> str:
+    """Human name of a source key for plots and reports (``display_name("C10") == "¹⁰C"``)."""
+    if key in DISPLAY_NAMES:
+        return DISPLAY_NAMES[key]
+    base, _, where = key.partition("@")  # e.g. "Bi214@film"
+    return f"{DISPLAY_NAMES.get(base, base)} ({where})" if where else key
+
+
 def list_sources() -> list[str]:
     return list(DESCRIPTIONS)
 

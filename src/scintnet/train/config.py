@@ -27,9 +27,12 @@ class RunConfig:
     momentum: float = PAPER_MOMENTUM
     weight_decay: float = 0.0
     warmup_epochs: float = 1.0  # linear warm-up of the learning rate
-    lr_decay: float = 0.95  # exponential decay per epoch after warm-up
-    patience: int = 5  # early stopping on the selection metric (default: validation loss)
-    select_on: str = "val_loss"  # "val_loss" (lower is better) or "val_auc" (higher is better)
+    schedule: str = "cosine"  # after warm-up: "cosine" to 0 at the last epoch, or "exponential" (lr_decay per epoch)
+    lr_decay: float = 0.95  # per-epoch factor of the "exponential" schedule
+    patience: int | None = None  # early stopping after this many epochs without a better selection metric; None: off
+    select_on: str = "val_auc"  # best model by "val_auc" (higher is better) or "val_loss" (lower is better)
+    class_weights: bool = True  # BCE weighted so that both classes carry equal total weight
+    normalize_inputs: bool = True  # standardise the input per time bin from training events (models/inputs.py)
     seed: int = 1
     max_events_per_class: int | None = 20000
     e_min_MeV: float = 2.0

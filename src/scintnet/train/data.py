@@ -33,6 +33,34 @@ def representation_for(model: nn.Module):
     raise ValueError(f"unknown input kind {kind!r}")
 
 
+def input_statistics(loader, model: nn.Module, max_events: int = 4000) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(shift, scale) per time bin of the model's input over the first ``max_events`` training events
+    (see :mod:`scintnet.models.inputs`); None for inputs that are not standardised."""
+    from ..models.inputs import input_bins
+
+    if input_bins(model) is None:
+        return None
+    kind = model.input_kind
+    s1 = s2 = None
+    n = n_events = 0
+    for inputs, _ in loader:
+        x = inputs["x"].double()
+        dims = [0] + list(range(2, x.dim()))  # all but the time axis
+        cnt = x.numel() // x.shape[1]
+        a, b = x.sum(dims), (x * x).sum(dims)
+        s1, s2 = (a, b) if s1 is None else (s1 + a, s2 + b)
+        n += cnt
+        n_events += x.shape[0]
+        if n_events >= max_events:
+            break
+    mean = s1 / n
+    if kind == "kamnet_map":  # scale only: RMS per slice, empty cells stay 0
+        rms = torch.sqrt(s2 / n)
+        return torch.zeros_like(rms).float(), torch.where(rms > 0, rms, torch.ones_like(rms)).float()
+    std = torch.sqrt(torch.clamp(s2 / n - mean * mean, min=0.0))
+    return mean.float(), torch.where(std > 0, std, torch.ones_like(std)).float()
+
+
 def selection_for(cfg: RunConfig):
     from ..features.dataset import Selection
 

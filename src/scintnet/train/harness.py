@@ -29,10 +29,11 @@ import torch
 from torch import nn
 
 from .. import __version__
-from ..evaluate.metrics import auc, rejection_at_acceptance
+from ..metrics import auc, rejection_at_acceptance
 from ..models.registry import build_model, count_parameters
 from .config import RunConfig
-from .data import build_loaders
+from ..models.inputs import attach_input_norm
+from .data import build_loaders, input_statistics
 
 
 class TrainError(Exception):
@@ -51,16 +52,36 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def device_for() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def device_for(name: str | None = None) -> torch.device:
+    """``name`` "cpu", "cuda" or "cuda:N"; None: CUDA when available, else the CPU."""
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise TrainError(f"device must be cpu, cuda or cuda:N, not {name!r}")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise TrainError(f"--device {name}: no CUDA device is available here (torch {torch.__version__})")
+    return torch.device(name)
+
+
+def _resume_key(cfg: RunConfig) -> str:
+    # what must match to continue a run: everything but where and how fast it runs
+    d = cfg.to_dict()
+    d.pop("threads", None)
+    d.pop("num_workers", None)
+    return json.dumps(d, sort_keys=True)
 
 
 def _lr_lambda(cfg: RunConfig, steps_per_epoch: int) -> Callable[[int], float]:
+    """Learning-rate factor per optimiser step: linear warm-up, then cosine to 0 at the last
+    planned step (Loshchilov & Hutter, SGDR, arXiv:1608.03983) or exponential decay per epoch."""
     warm = max(1, int(cfg.warmup_epochs * steps_per_epoch))
+    total = max(warm + 1, cfg.epochs * steps_per_epoch)
 
     def f(step: int) -> float:
         if step < warm:
             return (step + 1) / warm
+        if cfg.schedule == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warm) / (total - warm))))
         return cfg.lr_decay ** ((step - warm) / max(steps_per_epoch, 1))
 
     return f
@@ -107,14 +128,23 @@ def _write_metrics(out: Path, history: list[dict[str, Any]]) -> None:
 
 
 def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progress: bool = True,
-              log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Train one model; returns the summary also written to ``run.json``."""
+              log: Callable[[str], None] = print, device: str | None = None, chunk_seconds: float | None = None,
+              amp: bool = False) -> dict[str, Any]:
+    """Train one model; returns the summary also written to ``run.json``.
+
+    ``device``: "cpu", "cuda" (None: CUDA when available).  ``chunk_seconds``: stop at an epoch
+    boundary before an epoch that would end after this wall time of this call (``stopped`` =
+    "chunk"); ``resume=True`` continues exactly there (a batch-queue or lent-GPU slot of 10 minutes
+    trains a long run in pieces).  ``amp``: bfloat16 autocast on CUDA (mixed precision).
+    """
     out = Path(out_dir)
     ckpt_path = out / "checkpoint.pt"
     if ckpt_path.exists() and not resume:
         raise TrainError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     if cfg.select_on not in ("val_loss", "val_auc"):
         raise TrainError(f"select_on must be val_loss or val_auc, not {cfg.select_on!r}")
+    if cfg.schedule not in ("cosine", "exponential"):
+        raise TrainError(f"schedule must be cosine or exponential, not {cfg.schedule!r}")
     if not cfg.signal or not cfg.background:
         raise TrainError("need at least one --signal and one --background event file")
     out.mkdir(parents=True, exist_ok=True)
@@ -122,11 +152,17 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
 
     runtime = configure_runtime(cfg.threads)
     log(f"threads: {runtime['threads']} of {runtime['cores']} cores (torch, Numba, BLAS)")
-    device = device_for()
+    dev = device_for(device)
+    device = dev
+    use_amp = bool(amp and dev.type == "cuda")
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, cfg.preset).to(device)
+    model = build_model(cfg.model, cfg.preset)
     data = build_loaders(cfg, model)
     loaders = data["loaders"]
+    norm = input_statistics(loaders["train"], model) if cfg.normalize_inputs else None
+    if norm is not None:
+        attach_input_norm(model, *norm)
+    model = model.to(device)
     steps = max(1, len(loaders["train"]))
     opt = make_optimizer(cfg, model)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg, steps))
@@ -134,7 +170,11 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
     best_val, bad_epochs, start = math.inf, 0, 0
     if resume and ckpt_path.exists():
         state = torch.load(ckpt_path, map_location=device, weights_only=True)
-        if state["run_config"] != cfg.to_json():
+        try:
+            stored = RunConfig.from_dict(json.loads(state["run_config"]))
+        except (ValueError, TypeError):  # written by a version with other fields
+            stored = None
+        if stored is None or _resume_key(stored) != _resume_key(cfg):
             raise TrainError(f"{out}: --resume with a different configuration than the stored run")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
@@ -142,7 +182,11 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
         history = json.loads(state["history"])
         best_val, bad_epochs, start = state["best_val"], state["bad_epochs"], state["epoch"] + 1
         log(f"resuming {out} at epoch {start}")
-    lossf = nn.BCEWithLogitsLoss()
+    y_train = loaders["train"].dataset.y
+    n_pos, n_neg = float((y_train == 1).sum()), float((y_train == 0).sum())
+    # equal total weight per class (Nhit matching balances the classes already; without it, not)
+    pos_weight = torch.tensor(n_neg / max(n_pos, 1.0) if cfg.class_weights else 1.0, device=device)
+    lossf = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
     n_params = count_parameters(model)
     t_start = time.perf_counter()
     trained_s = sum(h["epoch_seconds"] for h in history)
@@ -160,8 +204,9 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
         for inputs, y in bar:
             x = {k: v.to(device) for k, v in inputs.items()}
             y = y.to(device)
-            logit = model(*x.values()) if len(x) > 1 else model(x["x"])
-            loss = lossf(logit, y)
+            with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=use_amp):
+                logit = model(*x.values()) if len(x) > 1 else model(x["x"])
+            loss = lossf(logit.float(), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -195,14 +240,27 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
         atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                            "epoch": epoch, "best_val": best_val, "bad_epochs": bad_epochs,
                            "history": json.dumps(history), "run_config": cfg.to_json()}, ckpt_path)
-        if bad_epochs >= cfg.patience:
+        if cfg.patience is not None and bad_epochs >= cfg.patience:
             stopped = "early_stopping"
             break
         if cfg.max_train_seconds is not None and trained_s >= cfg.max_train_seconds:
             stopped = "time_limit"
             break
+        if chunk_seconds is not None and epoch + 1 < cfg.epochs:
+            per_epoch = (time.perf_counter() - t_start) / (epoch + 1 - start)
+            if time.perf_counter() - t_start + per_epoch > chunk_seconds:
+                stopped = "chunk"  # the next epoch would not fit: --resume continues here
+                log(f"chunk of {chunk_seconds:.0f} s done after epoch {epoch}; continue with --resume")
+                break
+    if history:
+        try:
+            plot_training_curves(history, out / "training_curves.png", title=f"{cfg.model} ({cfg.preset})")
+        except Exception as exc:  # a plot must never lose a finished run
+            log(f"training-curve plot failed: {exc}")
     summary = {
         "scintnet_version": __version__, "torch_version": torch.__version__, "device": str(device),
+        "threads": runtime["threads"], "epochs_planned": cfg.epochs, "class_pos_weight": float(pos_weight),
+        "input_normalisation": None if norm is None else {"shift": norm[0].tolist(), "scale": norm[1].tolist()},
         "run_config": cfg.to_dict(), "model_config": model.cfg.to_dict(), "params": n_params,
         "representation": data["representation"], "n_train": data["n"]["train"], "n_val": data["n"]["val"],
         "n_test": data["n"]["test"], "epochs_done": len(history), "stopped": stopped,
@@ -216,6 +274,35 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
                        best_val_rejection_at_90=best["val_rejection_at_90"])
     atomic_write_bytes(out / "run.json", json.dumps(summary, indent=2).encode())
     return summary
+
+
+def plot_training_curves(history: list[dict[str, Any]], path: Path, title: str = "") -> Path:
+    """Loss (train, validation), validation AUC and rejection at 90 % and the learning rate per epoch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ep = [h["epoch"] + 1 for h in history]
+    fig, ax = plt.subplots(1, 3, figsize=(13, 3.8))
+    ax[0].plot(ep, [h["train_loss"] for h in history], "o-", label="training")
+    ax[0].plot(ep, [h["val_loss"] for h in history], "s-", label="validation")
+    ax[0].set(xlabel="epoch", ylabel="BCE loss", title="loss")
+    ax[0].legend()
+    ax[1].plot(ep, [h["val_auc"] for h in history], "o-", color="C2", label="AUC")
+    ax[1].plot(ep, [h["val_rejection_at_90"] for h in history], "s-", color="C3", label="rejection at 90 % acceptance")
+    ax[1].axhline(0.1, color="0.6", ls=":", lw=1, label="random (rejection 10 %)")
+    ax[1].set(xlabel="epoch", ylabel="validation figure", title="validation")
+    ax[1].legend(fontsize=8)
+    ax[2].plot(ep, [h["lr"] for h in history], "o-", color="C4")
+    ax[2].set(xlabel="epoch", ylabel="learning rate (end of epoch)", title="schedule")
+    fig.suptitle(title)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
 
 
 def load_trained(run_dir: str | Path, device: torch.device | None = None) -> tuple[nn.Module, dict[str, Any]]:
@@ -233,6 +320,8 @@ def load_trained(run_dir: str | Path, device: torch.device | None = None) -> tup
     mc = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["model_config"].items()}
     model = cls(cfg_cls(**mc))
     state = torch.load(run_dir / "model.pt", map_location=device or "cpu", weights_only=True)
+    if "input_shift" in state:  # trained with input standardisation: the buffers come with the weights
+        attach_input_norm(model)
     model.load_state_dict(state)
     model.eval()
     return model, meta
