@@ -78,6 +78,15 @@ def configure_runtime(threads: int | None = None) -> dict:
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):  # for child processes
         os.environ[var] = str(n)
     out.update({k: v for k, v in _RUNTIME.items() if k != "blas_limits"})
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        load = 0.0
+    if threads is None and n > 1 and load >= cores - 0.5:
+        # measured (docs/results.md): kamnet:cpu trained at 24 events/s with 2 threads beside a 2-thread
+        # job on 2 cores, 94 with --threads 1 (216 with 2 threads on the idle machine)
+        out["busy_hint"] = (f"load average {load:.1f} on {cores} cores: if another job is running, "
+                            "--threads 1 trains ~4x faster than all cores (docs/results.md)")
     return out
 
 

@@ -137,6 +137,7 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
     "chunk"); ``resume=True`` continues exactly there (a batch-queue or lent-GPU slot of 10 minutes
     trains a long run in pieces).  ``amp``: bfloat16 autocast on CUDA (mixed precision).
     """
+    t_call = time.perf_counter()  # the chunk budget counts data loading too
     out = Path(out_dir)
     ckpt_path = out / "checkpoint.pt"
     if ckpt_path.exists() and not resume:
@@ -152,6 +153,8 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
 
     runtime = configure_runtime(cfg.threads)
     log(f"threads: {runtime['threads']} of {runtime['cores']} cores (torch, Numba, BLAS)")
+    if runtime.get("busy_hint"):
+        log(runtime["busy_hint"])
     dev = device_for(device)
     device = dev
     use_amp = bool(amp and dev.type == "cuda")
@@ -248,7 +251,7 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
             break
         if chunk_seconds is not None and epoch + 1 < cfg.epochs:
             per_epoch = (time.perf_counter() - t_start) / (epoch + 1 - start)
-            if time.perf_counter() - t_start + per_epoch > chunk_seconds:
+            if time.perf_counter() - t_call + per_epoch > chunk_seconds:
                 stopped = "chunk"  # the next epoch would not fit: --resume continues here
                 log(f"chunk of {chunk_seconds:.0f} s done after epoch {epoch}; continue with --resume")
                 break
