@@ -12,7 +12,7 @@ from scintnet.features.dataset import (CPU_MAP, PAPER_MAP, EventSet, KamNetMap, 
 from scintnet.features.maps import MapSpec, proper_times, select_pmts
 from scintnet.io.events import EventChunk
 from scintnet.io.store import EventFile, write_events
-from scintnet.reco.energy import load_or_make_calibration
+from scintnet.reco.calibrate import load_or_make_calibration
 from scintnet.sim.run import SimConfig, run_simulation
 
 N = 400

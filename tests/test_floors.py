@@ -6,7 +6,7 @@ import pytest
 from scintnet.detector.config import load_config
 from scintnet.evaluate.floors import fisher_direction, floor_features, floor_figures, train_floors
 from scintnet.features.dataset import load_event_set
-from scintnet.reco.energy import load_or_make_calibration
+from scintnet.reco.calibrate import load_or_make_calibration
 from scintnet.sim.run import SimConfig, run_simulation
 
 N = 600

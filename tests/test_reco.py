@@ -8,7 +8,7 @@ import pytest
 
 from scintnet.detector.config import load_config
 from scintnet.detector.pmts import build_pmt_array
-from scintnet.reco.energy import calibration_path, load_or_make_calibration
+from scintnet.reco.calibrate import calibration_path, load_or_make_calibration
 from scintnet.reco.pipeline import BAD_FLAGS, Reconstructor
 from scintnet.reco.store import reco_file
 from scintnet.sim.run import SimConfig, run_simulation

@@ -14,7 +14,7 @@ def bench_sim(cfg: DetectorConfig, preset: str, source: str = "Xe136_0vbb", n_ev
               seed: int = 1, chunk_size: int = 1000, workers_list: tuple[int, ...] = (1,)) -> dict[str, Any]:
     """Events/s and photoelectrons/s of the full chain (generation, transport, optics)."""
     from .sim.run import SimConfig, simulate_chunk
-    from .validate.common import simulate_events
+    from .sim.run import simulate_events
 
     n_chunks = 1 + (n_events + chunk_size - 1) // chunk_size
     sim = SimConfig(cfg.to_json(), preset, source, n_chunks * chunk_size, seed, "xels", None, chunk_size, False)

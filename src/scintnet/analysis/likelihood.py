@@ -22,7 +22,7 @@ redone with MIGRAD, and ``"minuit"`` uses MIGRAD only (also whenever errors are 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np

@@ -10,7 +10,7 @@ import typer
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     """Add this stage's commands to the main app (and benchmarks to ``scintnet bench``)."""
-    from . import _fail, _load_cfg, _print_json, err, out
+    from ._common import _fail, _load_cfg, _print_json, err, out
 
     @app.command("reco")
     def reco_cmd(
@@ -27,7 +27,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         from ..detector.config import ConfigError
         from ..detector.pmts import build_pmt_array
         from ..io.store import EventFile, EventFileError
-        from ..reco.energy import load_or_make_calibration
+        from ..reco.calibrate import load_or_make_calibration
         from ..reco.pipeline import Reconstructor
         from ..reco.store import reco_file
 
@@ -58,7 +58,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         """Make (or show) the cached energy calibration of a detector configuration."""
         import json
 
-        from ..reco.energy import calibration_path, load_or_make_calibration
+        from ..reco.calibrate import calibration_path, load_or_make_calibration
 
         cfg = _load_cfg(preset, config, overrides)
         cal = load_or_make_calibration(cfg, force=force, workers=workers,
@@ -83,7 +83,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """Vertex/energy resolution, bias, linearity and occupied cells next to the published figures."""
-        from ..reco.validation import validate_reco
+        from ..validate.reco import validate_reco
 
         cfg = _load_cfg(preset, config, overrides)
         log = (lambda m: err.print(f"[dim]{m}...[/dim]")) if not as_json else None

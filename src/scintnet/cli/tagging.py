@@ -10,7 +10,7 @@ import typer
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     """Add this stage's commands to the main app (and benchmarks to ``scintnet bench``)."""
-    from . import _fail, _print_json, err, out
+    from ._common import _fail, _print_json, err, out
 
     @app.command()
     def stream(

@@ -8,9 +8,8 @@ from typing import Optional
 import typer
 
 
-# shared helpers of the main CLI module (defined before the stages are registered)
-from . import _fail  # noqa: E402
-from . import _print_json as _json  # noqa: E402
+from ._common import _fail
+from ._common import _print_json as _json
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:

@@ -16,7 +16,7 @@ from ..io.store import EventFile
 from ..train.harness import atomic_write_bytes, load_trained
 from ..train.data import representation_for
 from .metrics import (auc, bootstrap_metric, effective_sample_size, energy_matching_weights,
-                      rejection_at_acceptance, roc_curve, vertex_matching_weights,
+                      rejection_at_acceptance, vertex_matching_weights,
                       weighted_rejection_at_acceptance)
 
 SIGNAL_SOURCE = "Xe136_0vbb"

@@ -26,11 +26,10 @@ def _rate(fn: Callable[[np.ndarray], Any], n: int, batch: int, min_s: float = 1.
 def bench_features(cfg: DetectorConfig, n_events: int = 3000, batch_size: int = 64, workers: int = 2,
                    seed: int = 7) -> dict[str, Any]:
     """Maps/point clouds/spectra per second on one core (Numba runs single-threaded) and loader throughput."""
-    import torch
 
     from ..features.dataset import CPU_MAP, PAPER_MAP, EventSet, KamNetMap, PointCloud, TimeSpectrum, make_loaders
-    from ..reco.pipeline import reconstructor_for
-    from ..validate.common import simulate_events
+    from ..reco.calibrate import reconstructor_for
+    from ..sim.run import simulate_events
 
     from .. import configure_runtime
 

@@ -261,7 +261,7 @@ def load_event_set(paths: str | Path | Iterable[str | Path], label: int | None =
     detector) are counted, skipped and reported in one line per file through ``log``.
     ``max_events``: keep a random subset of that size (drawn with ``seed``).
     """
-    from ..reco.pipeline import reconstructor_for
+    from ..reco.calibrate import reconstructor_for
 
     if isinstance(paths, (str, Path)):
         paths = [paths]

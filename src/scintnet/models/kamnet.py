@@ -14,7 +14,7 @@ so that it trains in minutes on two cores.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Callable
 
 import numpy as np
 
@@ -96,13 +95,3 @@ class Reconstructor:
         return {"vertex_mm": nanv, "t0_ns": np.where(valid, fit["t0_ns"], np.nan), "energy_MeV": e,
                 "energy_raw_MeV": e_raw, "valid": valid, "flags": flags, "centroid_mm": seed,
                 "nll_per_hit": fit["nll_per_hit"]}
-
-
-def reconstructor_for(cfg: DetectorConfig, calibrate: bool = True, cache_dir=None, workers: int = 1,
-                      log: Callable[[str], None] | None = None) -> Reconstructor:
-    """Reconstructor with the cached (or freshly made) energy calibration of ``cfg``."""
-    from ..detector.pmts import build_pmt_array
-    from .energy import load_or_make_calibration
-
-    cal = load_or_make_calibration(cfg, cache_dir, workers=workers, log=log) if calibrate else None
-    return Reconstructor(cfg, build_pmt_array(cfg), cal)

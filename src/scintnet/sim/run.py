@@ -174,3 +174,35 @@ def run_simulation(sim: SimConfig, out: str | Path, workers: int = 1,
     if not keep_chunks:
         shutil.rmtree(workdir, ignore_errors=True)
     return {"out": str(out), "n_events": n_total, "resumed_events": resumed, "n_chunks": sim.n_chunks}
+
+
+# --------------------------------------------------------------------------- in memory
+
+
+def concat_chunks(chunks: list[EventChunk]) -> EventChunk:
+    """Join chunks (hits and per-event truth only)."""
+    offs = [np.zeros(1, np.int64)]
+    base = 0
+    for c in chunks:
+        offs.append(c.hit_offsets[1:] + base)
+        base += int(c.hit_offsets[-1])
+    cat = lambda a: np.concatenate([getattr(c, a) for c in chunks])  # noqa: E731
+    return EventChunk(
+        hit_offsets=np.concatenate(offs), hit_pmt=cat("hit_pmt"), hit_time_ns=cat("hit_time_ns"),
+        hit_charge_pe=cat("hit_charge_pe"), vertex_mm=cat("vertex_mm"), edep_MeV=cat("edep_MeV"),
+        evis_MeV=cat("evis_MeV"), npe=cat("npe"), label=cat("label"),
+    )
+
+
+def _memory_task(args: tuple[SimConfig, int]) -> EventChunk:
+    sim, i = args
+    return simulate_chunk(sim, i)
+
+
+def simulate_events(cfg: DetectorConfig, preset: str, source: str, n: int, seed: int, vertex: str = "xels",
+                    energy_MeV: float | None = None, workers: int = 1, chunk_size: int = 1000) -> EventChunk:
+    """Simulate ``n`` events in memory, chunk by chunk through the executor (the same chain and seeding as
+    :func:`run_simulation`; for validation and calibration -- use ``scintnet simulate`` for files)."""
+    sim = SimConfig(cfg.to_json(), preset, source, n, seed, vertex, energy_MeV, chunk_size, store_deposits=False)
+    results = dict(get_executor(workers).map_unordered(_memory_task, [(sim, i) for i in range(sim.n_chunks)]))
+    return concat_chunks([results[(sim, i)] for i in range(sim.n_chunks)])

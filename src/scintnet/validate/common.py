@@ -4,38 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..detector.config import DetectorConfig
-from ..executor import get_executor
-from ..io.events import EventChunk
-from ..sim.run import SimConfig, simulate_chunk
-
-
-def concat_chunks(chunks: list[EventChunk]) -> EventChunk:
-    """Join chunks (hits and per-event truth only)."""
-    offs = [np.zeros(1, np.int64)]
-    base = 0
-    for c in chunks:
-        offs.append(c.hit_offsets[1:] + base)
-        base += int(c.hit_offsets[-1])
-    cat = lambda a: np.concatenate([getattr(c, a) for c in chunks])  # noqa: E731
-    return EventChunk(
-        hit_offsets=np.concatenate(offs), hit_pmt=cat("hit_pmt"), hit_time_ns=cat("hit_time_ns"),
-        hit_charge_pe=cat("hit_charge_pe"), vertex_mm=cat("vertex_mm"), edep_MeV=cat("edep_MeV"),
-        evis_MeV=cat("evis_MeV"), npe=cat("npe"), label=cat("label"),
-    )
-
-
-def _task(args: tuple[SimConfig, int]) -> EventChunk:
-    sim, i = args
-    return simulate_chunk(sim, i)
-
-
-def simulate_events(cfg: DetectorConfig, preset: str, source: str, n: int, seed: int, vertex: str = "xels",
-                    energy_MeV: float | None = None, workers: int = 1, chunk_size: int = 1000) -> EventChunk:
-    """Simulate ``n`` events in memory (for validation; use ``scintnet simulate`` for files)."""
-    sim = SimConfig(cfg.to_json(), preset, source, n, seed, vertex, energy_MeV, chunk_size, store_deposits=False)
-    results = dict(get_executor(workers).map_unordered(_task, [(sim, i) for i in range(sim.n_chunks)]))
-    return concat_chunks([results[(sim, i)] for i in range(sim.n_chunks)])
+from ..sim.run import concat_chunks, simulate_events  # noqa: F401  (their home is the sim stage)
 
 
 def gaussian_core(x: np.ndarray, n_sigma: float = 3.0, iters: int = 10) -> tuple[float, float]:

@@ -18,8 +18,8 @@ import numpy as np
 from ..detector.config import DetectorConfig
 from ..features.maps import PAPER_MAP, occupied_cells, proper_times, select_pmts
 from ..physics.double_beta import Q_XE136_MEV
-from ..validate.common import gaussian_core, simulate_events
-from .pipeline import reconstructor_for
+from ..reco.calibrate import reconstructor_for
+from .common import gaussian_core, simulate_events
 
 REF_ENERGY_RES_SQRT = 0.067  # sigma_E/E * sqrt(E/MeV), talk 001
 REF_VERTEX_RES_SQRT_CM = 13.7  # cm * sqrt(E/MeV), talk 001
