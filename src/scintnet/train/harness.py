@@ -146,6 +146,7 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
         raise TrainError(f"select_on must be val_loss or val_auc, not {cfg.select_on!r}")
     if cfg.schedule not in ("cosine", "exponential"):
         raise TrainError(f"schedule must be cosine or exponential, not {cfg.schedule!r}")
+    dev = device_for(device)  # before anything is written: a missing GPU leaves no empty run folder
     if not cfg.signal or not cfg.background:
         raise TrainError("need at least one --signal and one --background event file")
     out.mkdir(parents=True, exist_ok=True)
@@ -155,7 +156,6 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
     log(f"threads: {runtime['threads']} of {runtime['cores']} cores (torch, Numba, BLAS)")
     if runtime.get("busy_hint"):
         log(runtime["busy_hint"])
-    dev = device_for(device)
     device = dev
     use_amp = bool(amp and dev.type == "cuda")
     torch.manual_seed(cfg.seed)
