@@ -205,3 +205,23 @@ def test_configure_runtime_caps_threads_at_the_cores():
     with pytest.raises(ValueError):
         configure_runtime(0)
     configure_runtime()
+
+
+def test_bench_models_reports_fast_and_reference_step_times():
+    """The machine-readable keys of `scintnet bench models --model kamnet:... --json` (issue 19)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from scintnet.cli import app
+
+    r = CliRunner().invoke(app, ["bench", "models", "--model", "kamnet:tiny", "--seconds", "0.2", "--threads", "1",
+                                 "--json"])
+    assert r.exit_code == 0, r.output
+    (row,) = json.loads(r.output)["models"]
+    assert row["threads"] == 1 and row["batch"] == 32
+    assert row["train_s_per_step"] > 0 and row["reference_train_s_per_step"] > 0
+    assert row["speedup_train_step"] == pytest.approx(row["reference_train_s_per_step"] / row["train_s_per_step"])
+    names = [x["layer"] for x in row["layers"]]
+    assert names[0] == "attention_conv_lstm" and names[-1] == "head" and len(names) == 6
+    assert all(x["forward_s_per_event"] > 0 and x["backward_s_per_event"] > 0 for x in row["layers"])
