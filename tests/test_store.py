@@ -131,3 +131,11 @@ def test_no_deposits_option(tmp_path):
         c = f.read()
         assert c.dep_offsets.size == 61 and c.dep_offsets[-1] == 0
         assert c.n_events == 60 and c.hit_offsets[-1] > 0
+
+
+def test_concat_offsets_joins_ragged_arrays():
+    from scintnet.io.events import concat_offsets
+
+    a, b, empty = np.array([0, 2, 5]), np.array([0, 0, 3]), np.array([0])
+    assert concat_offsets([a, empty, b]).tolist() == [0, 2, 5, 5, 8]
+    assert concat_offsets([empty]).tolist() == [0]

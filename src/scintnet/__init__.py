@@ -56,23 +56,20 @@ def configure_runtime(threads: int | None = None) -> dict:
     n = min(threads or cores, cores)
     if not _RUNTIME:
         _RUNTIME.update(_process_settings())
+    import contextlib
+
+    import numba
     import torch
+    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(n)
-    try:
+    # settable only before the first parallel region; later calls keep the value first set (1)
+    with contextlib.suppress(RuntimeError):
         torch.set_num_interop_threads(1)
-    except RuntimeError:  # only settable before the first parallel region; then it stays as set
-        pass
     torch.set_flush_denormal(True)
     out = {"threads": n, "cores": cores, "torch_interop_threads": torch.get_num_interop_threads()}
-    try:
-        import numba
-
-        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
-        out["numba_threads"] = numba.get_num_threads()
-    except ImportError:  # pragma: no cover - numba is a dependency
-        pass
-    from threadpoolctl import threadpool_limits
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    out["numba_threads"] = numba.get_num_threads()
 
     _RUNTIME["blas_limits"] = threadpool_limits(n)  # kept alive: the limit holds while referenced
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):  # for child processes

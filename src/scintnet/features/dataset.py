@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
+from ..io.events import concat_offsets
 from ..io.store import EventFile
 from .maps import CPU_MAP, PAPER_MAP, MapSpec, count_cells, fill_maps, fill_points, fill_spectra, pmt_cells
 
@@ -144,11 +145,6 @@ class EventSet:
                                   for f in s.files], np.int32)
             src.append(names_map[s.sources] if len(s) else s.sources)
             fidx.append(files_map[s.file_index] if len(s) else s.file_index)
-        offs = [np.zeros(1, np.int64)]
-        base = 0
-        for s in sets:
-            offs.append(s.hit_offsets[1:] + base)
-            base += int(s.hit_offsets[-1])
         cat = lambda k: np.concatenate([getattr(s, k) for s in sets])  # noqa: E731
         skipped: dict[str, int] = {}
         for s in sets:
@@ -156,7 +152,7 @@ class EventSet:
                 skipped[k] = skipped.get(k, 0) + v
         nh = None if any(s._nhit is None for s in sets) or any(s.nhit_spec != a.nhit_spec for s in sets) \
             else np.concatenate([s._nhit for s in sets])
-        return cls(np.concatenate(offs), cat("hit_pmt"), cat("hit_time_ns"), cat("hit_charge_pe"), cat("vertex_mm"),
+        return cls(concat_offsets([s.hit_offsets for s in sets]), cat("hit_pmt"), cat("hit_time_ns"), cat("hit_charge_pe"), cat("vertex_mm"),
                    cat("energy_MeV"), cat("t0_ns"), cat("true_vertex_mm"), cat("true_evis_MeV"), cat("labels"),
                    np.concatenate(src).astype(np.int16), np.concatenate(fidx).astype(np.int32), cat("event_index"),
                    names, files, a.pmt_pos_mm, a.pmt_type, a.type_tts_ns, a.v_mm_per_ns, skipped, a.nhit_spec, nh)
@@ -224,14 +220,12 @@ def _load_one(path: str, label: int | None, selection: Selection, reco_factory: 
     log(f"{path}: {summary_line(flags.size, flags)}; selection {selection.e_min_MeV:g}-{selection.e_max_MeV:g} MeV, "
         f"R < {selection.r_max_mm:g} mm kept {int(sel.sum())}")
     # assemble the selected events of all chunks
-    offs = [np.zeros(1, np.int64)]
+    offs = []
     hp, ht, hq, tv, te, lab, eidx = [], [], [], [], [], [], []
-    base = 0
     for ch, r, fl, s in parts:
         k = np.flatnonzero(sel[s:s + ch.n_events])
         off, hit = gather_ragged(ch.hit_offsets, k)
-        offs.append(off[1:] + base)
-        base += int(off[-1])
+        offs.append(off)
         hp.append(ch.hit_pmt[hit])
         ht.append(ch.hit_time_ns[hit])
         hq.append(ch.hit_charge_pe[hit])
@@ -243,7 +237,7 @@ def _load_one(path: str, label: int | None, selection: Selection, reco_factory: 
     cat = lambda xs, dt, shape=(0,): np.concatenate(xs).astype(dt) if xs else np.zeros(shape, dt)  # noqa: E731
     labels = cat(lab, np.int8) if label is None else np.full(n, label, np.int8)
     type_tts = np.array([p.tts_sigma_ns for p in cfg.pmts.types], float)
-    es = EventSet(np.concatenate(offs), cat(hp, np.int16), cat(ht, np.float32), cat(hq, np.float32),
+    es = EventSet(concat_offsets(offs), cat(hp, np.int16), cat(ht, np.float32), cat(hq, np.float32),
                   vtx[sel], e[sel], t0[sel], cat(tv, np.float64, (0, 3)), cat(te, np.float64), labels,
                   np.zeros(n, np.int16), np.zeros(n, np.int32), cat(eidx, np.int64), [_source_name(run)], [str(path)],
                   pos, ptype, type_tts, cfg.scintillator.group_velocity_mm_per_ns, summarize_flags(flags))

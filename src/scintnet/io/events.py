@@ -12,6 +12,16 @@ def ragged_offsets(event: np.ndarray, n_events: int) -> np.ndarray:
     return np.searchsorted(event, np.arange(n_events + 1)).astype(np.int64)
 
 
+def concat_offsets(offsets: list[np.ndarray]) -> np.ndarray:
+    """Offsets of the concatenation of ragged arrays, given each one's offsets (int64[n_i + 1] each)."""
+    out = [np.zeros(1, np.int64)]
+    base = 0
+    for o in offsets:
+        out.append(np.asarray(o[1:], np.int64) + base)
+        base += int(o[-1])
+    return np.concatenate(out)
+
+
 @dataclass
 class EventChunk:
     """A block of consecutive events (struct of arrays, ragged where needed).

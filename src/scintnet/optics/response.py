@@ -157,6 +157,15 @@ def _ensure(buf_pmt, buf_t, buf_f, n, extra):
     return a, b, c
 
 
+@nb.njit(cache=True, inline="always")
+def _push(buf_pmt, buf_t, buf_f, n, pmt, t_ns, flag) -> int:
+    """Store one photoelectron at index ``n`` (room made by :func:`_ensure`); returns the new count."""
+    buf_pmt[n] = pmt
+    buf_t[n] = t_ns
+    buf_f[n] = flag
+    return n + 1
+
+
 @nb.njit(cache=True)
 def _cherenkov_photons(st, g, dep_pos, dep_t, dep_dir, dep_tk, dep_ed, dep_reg, ch_tgrid, ch_cum,
                        ch_n, wl_w, r_outer, r_pmt, slow, mu_re, mu_ab, mu_ray, re_p, re_tau, em_cdf, pos, r2_disk,
@@ -195,10 +204,7 @@ def _cherenkov_photons(st, g, dep_pos, dep_t, dep_dir, dep_tk, dep_ed, dep_reg, 
                                               re_tau, em_cdf)
         j = tracking.detect(st, x, y, z, k2, pos, r2_disk, qe, resp, g_off, g_idx, n_z, n_phi) if alive else -1
         if j >= 0:
-            buf_pmt[n] = j
-            buf_t[n] = t
-            buf_f[n] = fl
-            n += 1
+            n = _push(buf_pmt, buf_t, buf_f, n, j, t, fl)
     return buf_pmt, buf_t, buf_f, n
 
 
@@ -228,10 +234,7 @@ def _reference_pe(st, n_events, dep_offsets, dep_pos, dep_t, dep_evis, dep_alpha
                                                           mu_ray, re_p, re_tau, em_cdf)
                     j = tracking.detect(st, x, y, z, k2, pos, r2_disk, qe, resp, g_off, g_idx, n_z, n_phi) if alive else -1
                     if j >= 0:
-                        buf_pmt[n] = j
-                        buf_t[n] = t
-                        buf_f[n] = fl
-                        n += 1
+                        n = _push(buf_pmt, buf_t, buf_f, n, j, t, fl)
             if do_ch and not dep_alpha[g]:
                 buf_pmt, buf_t, buf_f, n = _cherenkov_photons(
                     st, g, dep_pos, dep_t, dep_dir, dep_tk, dep_ed, dep_reg, ch_tgrid, ch_cum, ch_n, wl_w,
@@ -386,10 +389,7 @@ def _sample_event_pe(st, npmt, npe_pmt, mu_dir, mu_ind, mu, ncl, cl_w, e_tot, nd
                 tau = ind_cdf[irr, ia, iq] + (fq - iq) * (ind_cdf[irr, ia, iq + 1] - ind_cdf[irr, ia, iq])
                 t = dep_t[g] + te + d * s_ref + tau
                 fl = 3  # scattered and/or re-emitted (not split here)
-            buf_pmt[n] = j
-            buf_t[n] = t
-            buf_f[n] = fl
-            n += 1
+            n = _push(buf_pmt, buf_t, buf_f, n, j, t, fl)
     return n
 
 

@@ -24,7 +24,7 @@ from .. import __version__
 from ..detector.config import DetectorConfig, config_from_json
 from ..detector.pmts import PMTArray, build_pmt_array
 from ..executor import get_executor
-from ..io.events import EventChunk, ragged_offsets
+from ..io.events import EventChunk, concat_offsets, ragged_offsets
 from ..io.store import EventFile, EventFileError, EventWriter, atomic_path, write_events, write_header
 from ..optics.response import simulate_hits
 from ..physics.sources import get_source
@@ -181,14 +181,9 @@ def run_simulation(sim: SimConfig, out: str | Path, workers: int = 1,
 
 def concat_chunks(chunks: list[EventChunk]) -> EventChunk:
     """Join chunks (hits and per-event truth only)."""
-    offs = [np.zeros(1, np.int64)]
-    base = 0
-    for c in chunks:
-        offs.append(c.hit_offsets[1:] + base)
-        base += int(c.hit_offsets[-1])
     cat = lambda a: np.concatenate([getattr(c, a) for c in chunks])  # noqa: E731
     return EventChunk(
-        hit_offsets=np.concatenate(offs), hit_pmt=cat("hit_pmt"), hit_time_ns=cat("hit_time_ns"),
+        hit_offsets=concat_offsets([c.hit_offsets for c in chunks]), hit_pmt=cat("hit_pmt"), hit_time_ns=cat("hit_time_ns"),
         hit_charge_pe=cat("hit_charge_pe"), vertex_mm=cat("vertex_mm"), edep_MeV=cat("edep_MeV"),
         evis_MeV=cat("evis_MeV"), npe=cat("npe"), label=cat("label"),
     )
