@@ -145,3 +145,25 @@ def bootstrap_metric(score_signal: np.ndarray, score_background: np.ndarray, fn,
     b = np.asarray(score_background)
     vals = [fn(s[rng.integers(0, s.size, s.size)], b[rng.integers(0, b.size, b.size)]) for _ in range(n_boot)]
     return float(np.mean(vals)), float(np.std(vals))
+
+
+def gaussian_core(x: np.ndarray, n_sigma: float = 3.0, iters: int = 10) -> tuple[float, float]:
+    """Mean and sigma of the Gaussian core (iterative n-sigma clipping)."""
+    x = np.asarray(x, float)
+    x = x[np.isfinite(x)]
+    m, s = np.median(x), 1.4826 * np.median(np.abs(x - np.median(x)))
+    for _ in range(iters):
+        sel = np.abs(x - m) < n_sigma * s
+        m2, s2 = x[sel].mean(), x[sel].std()
+        # correct the clipped-Gaussian std for the truncation at n_sigma
+        s2 /= _truncnorm_std(n_sigma)
+        if abs(m2 - m) < 1e-6 * max(abs(m), 1) and abs(s2 - s) < 1e-6 * max(s, 1e-12):
+            break
+        m, s = m2, s2
+    return float(m), float(s)
+
+
+def _truncnorm_std(n_sigma: float) -> float:
+    from scipy.stats import truncnorm
+
+    return float(truncnorm(-n_sigma, n_sigma).std())

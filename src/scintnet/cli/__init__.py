@@ -204,10 +204,11 @@ def bench_sim_cmd(
 def _register_stages() -> None:
     from . import analysis as _analysis
     from . import reco as _reco
+    from . import sparse as _sparse
     from . import tagging as _tagging
     from . import train as _train
 
-    for mod in (_reco, _train, _analysis, _tagging):
+    for mod in (_reco, _train, _analysis, _tagging, _sparse):
         mod.register(app, bench_app)
 
 

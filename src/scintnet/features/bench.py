@@ -27,7 +27,8 @@ def bench_features(cfg: DetectorConfig, n_events: int = 3000, batch_size: int = 
                    seed: int = 7) -> dict[str, Any]:
     """Maps/point clouds/spectra per second on one core (Numba runs single-threaded) and loader throughput."""
 
-    from ..features.dataset import CPU_MAP, PAPER_MAP, EventSet, KamNetMap, PointCloud, TimeSpectrum, make_loaders
+    from ..features.dataset import (CPU_MAP, PAPER_MAP, KamNetMap, PointCloud, TimeSpectrum, event_set_from_chunk,
+                                    make_loaders)
     from ..reco.calibrate import reconstructor_for
     from ..sim.run import simulate_events
 
@@ -39,15 +40,7 @@ def bench_features(cfg: DetectorConfig, n_events: int = 3000, batch_size: int = 
     for lab, src in ((1, "Xe136_0vbb"), (0, "C10")):
         ch = simulate_events(cfg, cfg.name, src, n_events, seed + lab, vertex="sphere:1570")
         r = rec(ch)
-        ok = np.flatnonzero(r["valid"])
-        from ..features.dataset import gather_ragged
-
-        off, hit = gather_ragged(ch.hit_offsets, ok)
-        es[lab] = EventSet(off, ch.hit_pmt[hit].astype(np.int16), ch.hit_time_ns[hit], ch.hit_charge_pe[hit],
-                           r["vertex_mm"][ok], r["energy_MeV"][ok], r["t0_ns"][ok], ch.vertex_mm[ok].astype(float),
-                           ch.evis_MeV[ok].astype(float), np.full(ok.size, lab, np.int8), np.zeros(ok.size, np.int16),
-                           np.zeros(ok.size, np.int32), ok, [src], [f"<memory:{src}>"], rec.pmts.pos_mm,
-                           rec.pmts.type_index, np.array([p.tts_sigma_ns for p in cfg.pmts.types]), rec.v)
+        es[lab] = event_set_from_chunk(ch, r, lab, src, rec.pmts, cfg)
     sig = es[1]
     n = len(sig)
     t = time.perf_counter()

@@ -161,6 +161,23 @@ class EventSet:
 # --------------------------------------------------------------------------- loading
 
 
+def event_set_from_chunk(chunk, reco: dict[str, np.ndarray], label: int, source: str, pmts, cfg,
+                         events: np.ndarray | None = None) -> EventSet:
+    """An in-memory :class:`EventSet` of ``chunk``'s events ``events`` (default: the valid ones of ``reco``).
+
+    ``chunk`` is an ``io.events.EventChunk``, ``reco`` the output of a ``reco.pipeline.Reconstructor``
+    and ``pmts`` its ``PMTArray``; ``cfg`` the detector config (for the tube types' timing).
+    """
+    ok = np.flatnonzero(reco["valid"]) if events is None else np.asarray(events, np.int64)
+    off, hit = gather_ragged(chunk.hit_offsets, ok)
+    return EventSet(off, chunk.hit_pmt[hit].astype(np.int16), chunk.hit_time_ns[hit], chunk.hit_charge_pe[hit],
+                    reco["vertex_mm"][ok], reco["energy_MeV"][ok], reco["t0_ns"][ok],
+                    chunk.vertex_mm[ok].astype(float), chunk.evis_MeV[ok].astype(float),
+                    np.full(ok.size, label, np.int8), np.zeros(ok.size, np.int16), np.zeros(ok.size, np.int32), ok,
+                    [source], [f"<memory:{source}>"], pmts.pos_mm, pmts.type_index,
+                    np.array([p.tts_sigma_ns for p in cfg.pmts.types]), cfg.scintillator.group_velocity_mm_per_ns)
+
+
 def _source_name(run: dict) -> str:
     src = str(run.get("source", "unknown"))
     vtx = str(run.get("vertex", "xels"))
