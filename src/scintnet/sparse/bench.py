@@ -15,15 +15,9 @@ from typing import Any, Callable
 import numpy as np
 
 from .ecal import EcalConfig, simulate_showers
+from .reference import SEED_003_DEGRADATION, SEED_003_TABLE1
 from .regress import RegressorConfig, fit_calibration, fit_stochastic_constant, resolution
 from .select import METHODS, n_keep, select
-
-# Seed 003, Table 1: electrons, 34 % data reduction, "energy-calibration precision [%]" at 2.5 / 5 GeV
-SEED_003_TABLE1 = {"full": {"2.5": 17.59, "5.0": 20.40}, "optimised": {"2.5": 19.69, "5.0": 22.36},
-                   "random": {"2.5": 20.04, "5.0": 23.19}}
-SEED_003_DEGRADATION = {m: {e: v / SEED_003_TABLE1["full"][e] - 1 for e, v in row.items()}
-                        for m, row in SEED_003_TABLE1.items() if m != "full"}
-
 
 @dataclass(frozen=True)
 class EcalBenchConfig:

@@ -11,6 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from .reference import SEED_003_DEGRADATION  # noqa: E402
+
 COLORS = {"full": "black", "random": "tab:green", "occupancy": "tab:orange", "qr": "tab:purple",
           "greedy": "tab:blue", "learned": "tab:red", "geometric": "tab:brown"}
 
@@ -42,8 +44,6 @@ def plot_sigma_vs_energy(res: dict[str, Any], path: Path) -> Path:
 
 
 def plot_degradation(res: dict[str, Any], path: Path) -> Path:
-    from .bench import SEED_003_DEGRADATION
-
     rows = {m: r for m, r in res["ecal"].items() if m != "full" and "degradation" in r}
     if not rows:
         return path
