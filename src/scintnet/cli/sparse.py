@@ -66,7 +66,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                 pmt_cfg = PmtBenchConfig(preset=preset, train_events=pmt_train, test_events=pmt_test,
                                          reduction=reduction, methods=m_list, seed=seed, epochs=min(epochs, 20))
             used = configure_runtime(threads)
-            err.print(f"sparse bench: {used} threads", highlight=False)
+            err.print(f"sparse bench: {used['threads']} threads", highlight=False)
             res = sparse_bench(EcalConfig(), ecal_cfg, pmt_cfg, log=lambda m: err.print(m, highlight=False))
             files = write_results(res, out_dir, overwrite) if out_dir is not None else []
         except (ValueError, EcalConfigError, ConfigError) as exc:

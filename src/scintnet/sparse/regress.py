@@ -126,6 +126,8 @@ def fit_stochastic_constant(energy_GeV: np.ndarray, sigma_over_e: np.ndarray, er
     from scipy.optimize import curve_fit
 
     e = np.asarray(energy_GeV, float)
+    if len(e) < 3:
+        raise ValueError("the a/sqrt(E) (+) b fit needs >= 3 energies")
 
     def model(e, a, b):
         return np.sqrt(a * a / e + b * b)
