@@ -17,6 +17,15 @@ COLORS = {"full": "black", "random": "tab:green", "occupancy": "tab:orange", "qr
           "greedy": "tab:blue", "learned": "tab:red", "geometric": "tab:brown"}
 
 
+def _finish(fig, ax, path: Path) -> Path:
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return path
+
+
 def plot_sigma_vs_energy(res: dict[str, Any], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     red = res["ecal_setup"]["bench"]["reduction"]
@@ -35,12 +44,7 @@ def plot_sigma_vs_energy(res: dict[str, Any], path: Path) -> Path:
     ax.set_xlabel("electron energy E [GeV]")
     ax.set_ylabel(r"$\sigma_E/E$ [%] (RMS of $E_{reco}/E$)")
     ax.set_title("Si-W ECAL toy (30 layers, 4 mm pixels): calibration by regression")
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, path)
 
 
 def plot_degradation(res: dict[str, Any], path: Path) -> Path:
@@ -125,12 +129,7 @@ def plot_curve(res: dict[str, Any], path: Path, energy: str = "5.0") -> Path:
     ax.set_xlabel("data reduction r [% of channels not read out]")
     ax.set_ylabel(rf"$\sigma_E/E$ at {energy} GeV [%]")
     ax.set_title("Resolution vs readout budget")
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, path)
 
 
 def plot_pmt(res: dict[str, Any], path: Path) -> Path:
