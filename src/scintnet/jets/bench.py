@@ -130,7 +130,17 @@ def train_one(name: str, inputs: dict[str, np.ndarray], parts: list[np.ndarray],
     tr, va, te = (torch.from_numpy(p) for p in parts)
     steps = cfg.epochs * max(1, (len(tr) + cfg.batch_size - 1) // cfg.batch_size)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps, pct_start=0.1)
+
+    def set_lr(step: int) -> None:
+        """Warm-up then cosine on the progress: steps done, or time used when a budget is set (so a
+        training stopped by the clock still ends at a small learning rate)."""
+        prog = step / steps
+        if cfg.max_minutes is not None:
+            prog = max(prog, (time.perf_counter() - t0) / (60 * cfg.max_minutes))
+        prog = min(prog, 1.0)
+        f = prog / 0.05 if prog < 0.05 else 0.5 * (1 + np.cos(np.pi * (prog - 0.05) / 0.95))
+        for g in opt.param_groups:
+            g["lr"] = cfg.lr * max(f, 0.01)
     gen = torch.Generator().manual_seed(seed)
     loss_fn = torch.nn.BCEWithLogitsLoss()
 
@@ -143,7 +153,7 @@ def train_one(name: str, inputs: dict[str, np.ndarray], parts: list[np.ndarray],
                 out.append(torch.sigmoid(model(t["x"][b], t["p4"][b], t["mask"][b])))
         return torch.cat(out).numpy()
 
-    best, best_state, t_train, n_seen, stopped = -1.0, None, 0.0, 0, "epochs"
+    best, best_state, t_train, n_seen, n_step, stopped = -1.0, None, 0.0, 0, 0, "epochs"
     t0 = time.perf_counter()
     for epoch in range(cfg.epochs):
         model.train()
@@ -154,17 +164,20 @@ def train_one(name: str, inputs: dict[str, np.ndarray], parts: list[np.ndarray],
             loss = loss_fn(model(t["x"][b], t["p4"][b], t["mask"][b]), t["label"][b])
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            set_lr(n_step)
             opt.step()
-            sched.step()
+            n_step += 1
             n_seen += len(b)
+            if cfg.max_minutes is not None and time.perf_counter() - t0 > 60 * cfg.max_minutes:
+                stopped = "time"  # within an epoch too: one epoch of a large model can exceed the budget
+                break
         t_train += time.perf_counter() - t1
         v = auc(*(lambda s, y: (s[y == 1], s[y == 0]))(scores(va), inputs["label"][parts[1]]))
         if v > best:
             best, best_state = v, {k: x.clone() for k, x in model.state_dict().items()}
         log(f"jets {name} seed {seed}: epoch {epoch + 1}/{cfg.epochs} loss {loss.detach().item():.4f} val AUC {v:.4f} "
             f"({time.perf_counter() - t0:.0f} s)")
-        if cfg.max_minutes is not None and time.perf_counter() - t0 > 60 * cfg.max_minutes:
-            stopped = "time"
+        if stopped == "time":
             break
     model.load_state_dict(best_state)
     t1 = time.perf_counter()
