@@ -136,8 +136,6 @@ def test_generate_is_seeded_resumable_and_refuses_to_overwrite(tmp_path):
     # a killed run leaves finished chunks: the re-run reuses them and gives the same file
     chunks = tmp_path / ".b.h5.chunks-3-6"
     chunks.mkdir()
-    import shutil
-
     from scintnet.jets.generate import JetGenConfig, _chunk_task
 
     _chunk_task(("top", 0, 6, 3, json.dumps(JetGenConfig().to_dict()), str(chunks / "top_00000_6.h5")))
@@ -147,7 +145,6 @@ def test_generate_is_seeded_resumable_and_refuses_to_overwrite(tmp_path):
     assert not chunks.exists()
     with pytest.raises(FileExistsError):
         run_generate(tmp_path / "a.h5", 12, 12, seed=3, chunk_jets=6)
-    shutil.rmtree(tmp_path, ignore_errors=True)
 
 
 @needs_generator

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from scintnet.sparse.ecal import (W_MOLIERE_MM, EcalConfig, EcalConfigError, longitudinal_parameters,
+from scintnet.sparse.ecal import (EcalConfig, EcalConfigError, longitudinal_parameters,
                                   mean_cos_theta, sample_radius_moliere, simulate_showers)
 from scintnet.sparse.regress import RegressorConfig, fit_calibration, fit_stochastic_constant, resolution
 from scintnet.sparse.select import (TopKSelector, n_keep, select, select_greedy, select_occupancy, select_qr,

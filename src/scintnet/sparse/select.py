@@ -93,7 +93,8 @@ def select_greedy(x: np.ndarray, y: np.ndarray, k: int, seed: int = 0, n_blocks:
     picked = list(live[np.asarray(chosen, int)]) if chosen else []
     if len(picked) < k:  # fill with the most occupied of the rest
         occ = np.argsort(-((x > 0).mean(0)), kind="stable")
-        rest = [c for c in occ if c not in set(picked)]
+        have = set(picked)
+        rest = [c for c in occ if c not in have]
         picked += rest[: k - len(picked)]
     return _mask(np.asarray(picked[:k]), x.shape[1])
 
