@@ -25,6 +25,7 @@ setup: $(VENV)/.installed
 DEMO := out/demo
 demo: setup
 	rm -rf $(DEMO)
+	mkdir -p $(DEMO)
 	$(SCINTNET) simulate --preset klz400-fast --source Xe136_0vbb --events 8000 --seed 1 --workers 2 --no-deposits --out $(DEMO)/train_xe0vbb.h5
 	$(SCINTNET) simulate --preset klz400-fast --source C10 --events 12000 --seed 2 --workers 2 --no-deposits --out $(DEMO)/train_c10.h5
 	$(SCINTNET) simulate --preset klz400-fast --source Xe136_0vbb --events 3000 --seed 3 --workers 2 --no-deposits --out $(DEMO)/test_xe0vbb.h5

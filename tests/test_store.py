@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from scintnet.detector.config import load_config
+from scintnet.io.outputs import OutputError
 from scintnet.io.store import EventFile, EventFileError
 from scintnet.sim.run import SimConfig, run_simulation
 
@@ -76,6 +77,9 @@ def test_resume_after_kill(tmp_path):
 def test_resume_refuses_other_run(tmp_path):
     out = tmp_path / "x.h5"
     run_simulation(_sim(n=100, chunk=50, seed=1), out, keep_chunks=True)
+    with pytest.raises(OutputError, match="exists; pass --overwrite"):
+        run_simulation(_sim(n=100, chunk=50, seed=2), out)
+    out.unlink()  # the chunks stay: a different run must not reuse them
     with pytest.raises(ValueError, match="different run"):
         run_simulation(_sim(n=100, chunk=50, seed=2), out)
 

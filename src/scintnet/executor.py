@@ -22,6 +22,21 @@ class Executor(Protocol):
         ...
 
 
+def _die_with_parent() -> None:
+    """Worker initializer: on Linux, ask the kernel to kill this worker when its parent dies (a ``kill -9``
+    of the command must not leave idle workers behind)."""
+    import sys
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):
+            pass
+
+
 class LocalExecutor:
     """Local processes (spawned, so Numba/torch state is clean in each worker)."""
 
@@ -37,7 +52,7 @@ class LocalExecutor:
                 yield it, fn(it)
             return
         ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx) as pool:
+        with ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_die_with_parent) as pool:
             pending: dict[Future, Any] = {}
             queue = iter(items)
             # keep at most 2 tasks per worker in flight: bounded memory for huge task lists

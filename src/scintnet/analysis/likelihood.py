@@ -26,11 +26,13 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
+
+from ..errors import ScintnetError
 from iminuit import Minuit
 from scipy.linalg import cho_solve
 
 
-class LikelihoodError(ValueError):
+class LikelihoodError(ScintnetError, ValueError):
     """Invalid model or data (the message names the offending item)."""
 
 

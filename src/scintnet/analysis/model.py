@@ -20,15 +20,14 @@ import json
 import math
 import os
 import tempfile
-import tomllib
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy.special import ndtr
 
+from ..config import ConfigError, build, list_presets, preset_text, read_toml
 from .conversions import LN2, nuclei_per_kg
 from .likelihood import BinnedLikelihood, Component, LikelihoodError
 
@@ -39,7 +38,7 @@ NUISANCES = ("energy_scale", "energy_resolution", "energy_nonlinearity", "spalla
 VERTICES = ("xels", "film", "ls")
 
 
-class AnalysisConfigError(ValueError):
+class AnalysisConfigError(ConfigError):
     """Invalid analysis configuration (message names the field)."""
 
 
@@ -118,65 +117,67 @@ class AnalysisConfig:
 
 
 def list_analysis_presets() -> list[str]:
-    return sorted(p.name[:-5] for p in resources.files("scintnet.analysis.presets").iterdir()
-                  if p.name.endswith(".toml"))
+    return list_presets("scintnet.analysis", "presets")
 
 
 def load_analysis_config(preset: str | None = "klz800-like", path: str | Path | None = None,
                          overrides: dict[str, Any] | None = None) -> AnalysisConfig:
     """Load a shipped preset (or a TOML file) and apply top-level ``overrides``."""
-    if path is not None:
-        p = Path(path)
-        if not p.exists():
-            raise AnalysisConfigError(f"analysis config {p} not found")
-        data = tomllib.loads(p.read_text())
-        if "preset" in data:  # a user file may start from a preset and change fields
-            base = tomllib.loads(_preset_text(data.pop("preset")))
-            base.update(data)
-            data = base
-    else:
-        data = tomllib.loads(_preset_text(preset or "klz800-like"))
+    try:
+        if path is not None:
+            data = read_toml(path, what="analysis config")
+            if "preset" in data:  # a user file may start from a preset and change fields
+                base = read_toml(text=_preset_text(data.pop("preset")), what="analysis preset")
+                base.update(data)
+                data = base
+        else:
+            data = read_toml(text=_preset_text(preset or "klz800-like"), what="analysis preset")
+    except AnalysisConfigError:
+        raise
+    except ConfigError as exc:
+        raise AnalysisConfigError(str(exc)) from None
     data.update(overrides or {})
     return config_from_dict(data)
 
 
 def _preset_text(name: str) -> str:
-    f = resources.files("scintnet.analysis.presets") / f"{name}.toml"
-    if not f.is_file():
-        raise AnalysisConfigError(f"unknown analysis preset {name!r}; available: {', '.join(list_analysis_presets())}")
-    return f.read_text()
+    try:
+        return preset_text("scintnet.analysis", "presets", name, "analysis preset")
+    except ConfigError as exc:
+        raise AnalysisConfigError(str(exc)) from None
 
 
 def config_from_dict(d: dict[str, Any]) -> AnalysisConfig:
+    """Build and check an :class:`AnalysisConfig` (types by ``config.build``, then ranges and names)."""
+    if not isinstance(d, dict):
+        raise AnalysisConfigError("analysis config must be a table")
     d = dict(d)
     d.pop("fit", None)  # fit/limit options of a user file are read by the CLI
-    comps = []
-    for i, c in enumerate(d.pop("components", [])):
-        c = dict(c)
-        where = f"components[{i}] ({c.get('name', '?')})"
-        for k in ("name", "source", "vertex", "rate", "unit"):
-            if k not in c:
-                raise AnalysisConfigError(f"{where}: missing field {k!r}")
-        src = c.pop("source")
-        c["source"] = tuple(src) if isinstance(src, list) else (src,)
-        if c["vertex"] not in VERTICES:
-            raise AnalysisConfigError(f"{where}: vertex must be one of {VERTICES}, got {c['vertex']!r}")
-        if c["unit"] not in UNITS:
-            raise AnalysisConfigError(f"{where}: unit must be one of {UNITS}, got {c['unit']!r}")
-        if not c["rate"] >= 0:
-            raise AnalysisConfigError(f"{where}: rate must be >= 0")
-        try:
-            comps.append(ComponentSpec(**c))
-        except TypeError as exc:
-            raise AnalysisConfigError(f"{where}: {exc}") from None
-    resp = Response(**d.pop("response", {}))
-    for k in ("energy_range_MeV", "roi_MeV", "datasets"):
-        if k in d:
-            d[k] = tuple(d[k])
+    comps = d.get("components", [])
+    if not isinstance(comps, (list, tuple)):
+        raise AnalysisConfigError("components must be a list of tables")
+    norm = []
+    for c in comps:  # a single source may be written as a string
+        if isinstance(c, dict) and isinstance(c.get("source"), str):
+            c = {**c, "source": [c["source"]]}
+        norm.append(c)
+    d["components"] = norm
     try:
-        cfg = AnalysisConfig(components=tuple(comps), response=resp, **d)
-    except TypeError as exc:
-        raise AnalysisConfigError(f"analysis config: {exc}") from None
+        cfg = build(AnalysisConfig, d, "analysis")
+    except AnalysisConfigError:
+        raise
+    except ConfigError as exc:
+        raise AnalysisConfigError(str(exc)) from None
+    for i, c in enumerate(cfg.components):
+        where = f"components[{i}] ({c.name})"
+        if c.vertex not in VERTICES:
+            raise AnalysisConfigError(f"{where}: vertex must be one of {VERTICES}, got {c.vertex!r}")
+        if c.unit not in UNITS:
+            raise AnalysisConfigError(f"{where}: unit must be one of {UNITS}, got {c.unit!r}")
+        if not c.rate >= 0:
+            raise AnalysisConfigError(f"{where}: rate must be >= 0")
+        if c.constraint_rel is not None and not c.constraint_rel > 0:
+            raise AnalysisConfigError(f"{where}: constraint_rel must be > 0 (or absent)")
     names = [c.name for c in cfg.active]
     if cfg.signal not in names:
         raise AnalysisConfigError(f"signal {cfg.signal!r} is not an enabled component ({', '.join(names)})")
@@ -184,6 +185,25 @@ def config_from_dict(d: dict[str, Any]) -> AnalysisConfig:
         raise AnalysisConfigError(f"duplicate component names in {names}")
     if len(cfg.datasets) not in (1, 2):
         raise AnalysisConfigError("datasets must be ['singles'] or ['singles', 'tagged']")
+    lo, hi = cfg.energy_range_MeV
+    checks = [
+        (cfg.xe_mass_kg > 0 and 0 < cfg.enrichment <= 1 and cfg.livetime_yr > 0,
+         "need xe_mass_kg > 0, 0 < enrichment <= 1, livetime_yr > 0"),
+        (0 < cfg.fit_radius_mm <= 1e5 and cfg.xels_radius_mm > 0 and cfg.vertex_res_mm >= 0,
+         "need 0 < fit_radius_mm, xels_radius_mm > 0, vertex_res_mm >= 0"),
+        (1 <= cfg.n_volume_bins <= 1000 and 1 <= cfg.n_energy_bins <= 10000,
+         "need 1 <= n_volume_bins <= 1000 and 1 <= n_energy_bins <= 10000"),
+        (0 <= lo < hi and cfg.roi_MeV[0] < cfg.roi_MeV[1], "energy_range_MeV and roi_MeV must be (low, high)"),
+        (cfg.resolution_sqrtE > 0 and cfg.ls_density_g_cm3 > 0, "need resolution_sqrtE > 0, ls_density > 0"),
+        (0 <= cfg.tagged_exposure <= 1 and 0 <= cfg.spallation_tag_efficiency <= 1,
+         "tagged_exposure and spallation_tag_efficiency must be in [0, 1]"),
+        (cfg.n_template_events >= 100, "n_template_events must be >= 100"),
+        (all(getattr(cfg.response, f.name) >= 0 for f in dataclasses.fields(cfg.response)),
+         "response sigmas must be >= 0"),
+    ]
+    for ok, msg in checks:
+        if not ok:
+            raise AnalysisConfigError(f"analysis config: {msg}")
     return cfg
 
 

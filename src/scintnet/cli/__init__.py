@@ -16,11 +16,19 @@ from rich.table import Table
 
 from .. import __version__
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+from ._common import (DEBUG, ConfigOpt, PresetOpt, SafeGroup, SetOpt, _fail, _jsonable, _load_cfg,  # noqa: F401
+                      _print_json, err, out)
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, cls=SafeGroup, pretty_exceptions_enable=False,
                   help="scintnet: simulation, reconstruction and deep learning for spherical LS detectors.")
 bench_app = typer.Typer(no_args_is_help=True, help="Throughput benchmarks.")
 app.add_typer(bench_app, name="bench")
-from ._common import ConfigOpt, PresetOpt, SetOpt, _fail, _jsonable, _load_cfg, _print_json, err, out  # noqa: E402,F401
+
+
+@app.callback()
+def _root(debug: bool = typer.Option(False, "--debug", help="show the Python traceback of an unexpected error")) -> None:
+    if debug:
+        DEBUG["on"] = True
 
 
 @app.command()
@@ -61,6 +69,7 @@ def simulate(
     no_deposits: bool = typer.Option(False, "--no-deposits", help="do not store per-deposit truth"),
     optics: str = typer.Option("production", "--optics",
                                help="production (sampled p.e. from light tables) | reference (every photon tracked)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing --out file"),
     as_json: bool = typer.Option(False, "--json", help="print a JSON summary"),
 ) -> None:
     """Simulate events into an HDF5 event file (resumable: re-run the same command after a kill)."""
@@ -70,10 +79,13 @@ def simulate(
     from ..physics.vertex import parse_vertex
     from ..sim.run import SimConfig, run_simulation
 
+    from ..io.outputs import check_output
+
     cfg = _load_cfg(preset, config, overrides)
     try:
         get_source(source, energy)
         parse_vertex(vertex, cfg.geometry)
+        check_output(out_path, overwrite)  # a folder, a missing parent, an existing file: before any work
     except ValueError as exc:
         _fail(str(exc))
     if optics not in ("production", "reference"):
@@ -85,7 +97,7 @@ def simulate(
     t = time.perf_counter()
     with tqdm(total=events, unit="ev", desc=f"{source}", disable=as_json or None) as bar:
         try:
-            res = run_simulation(sim, out_path, workers, progress=bar.update)
+            res = run_simulation(sim, out_path, workers, progress=bar.update, overwrite=overwrite)
         except ValueError as exc:
             _fail(str(exc))
     res["seconds"] = time.perf_counter() - t

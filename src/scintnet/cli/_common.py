@@ -7,15 +7,51 @@ package importing the stages back (an import cycle).
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 err = Console(stderr=True)
 out = Console()
+
+# --debug (or SCINTNET_DEBUG=1): let exceptions through with their traceback instead of one line
+DEBUG = {"on": os.environ.get("SCINTNET_DEBUG", "") not in ("", "0")}
+
+
+def _error_line(exc: BaseException) -> str:
+    """One line for an exception that reached the CLI: the message of bad input, a hint for a bug."""
+    from ..errors import ScintnetError
+
+    if isinstance(exc, ScintnetError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.strerror:  # a file the user named: missing, a folder, no permission
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    if isinstance(exc, MemoryError):
+        return "out of memory (try fewer events per chunk or a smaller batch)"
+    return (f"internal error {type(exc).__name__}: {exc} -- this is a bug in scintnet; rerun with "
+            "`scintnet --debug ...` for the traceback and report it")
+
+
+class SafeGroup(TyperGroup):
+    """The top-level command group: any exception a command lets through becomes one ``error:`` line, exit 2."""
+
+    def invoke(self, ctx):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.BadParameter.__mro__[2], KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:
+            if DEBUG["on"]:
+                raise
+            msg = _error_line(exc)
+            err.print(f"[red]error:[/red] {' '.join(msg.split())[:600]}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
 
 
 def _fail(msg: str) -> None:

@@ -19,6 +19,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         chunk_events: int = typer.Option(5000, "--chunk-events", min=1, help="events per chunk (resume granularity)"),
         recalibrate: bool = typer.Option(False, "--recalibrate", help="regenerate the energy calibration first"),
         workers: int = typer.Option(1, "--workers", "-j", min=1, help="worker processes for a calibration run"),
+        overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing --out file (other than the input)"),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """Add reconstructed vertex, energy, T0 and a valid flag per event (resumable: re-run after a kill)."""
@@ -31,15 +32,20 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         from ..reco.pipeline import Reconstructor
         from ..reco.store import reco_file
 
+        from ..io.outputs import check_output
+
         log = (lambda m: err.print(m, highlight=False)) if not as_json else None
         try:
+            same = out_path.exists() and in_path.exists() and out_path.resolve() == in_path.resolve()
+            check_output(out_path, overwrite=overwrite or same)  # before the calibration is made
             with EventFile(in_path) as f:
                 cfg = f.detector_config()
                 n = f.n_events
             cal = load_or_make_calibration(cfg, force=recalibrate, workers=workers, log=log)
             rec = Reconstructor(cfg, build_pmt_array(cfg), cal)
             with tqdm(total=n, unit="ev", desc="reco", disable=as_json or None) as bar:
-                res = reco_file(in_path, out_path, rec, chunk_events, log=log, progress=bar.update)
+                res = reco_file(in_path, out_path, rec, chunk_events, log=log, progress=bar.update,
+                                overwrite=overwrite)
         except (EventFileError, ConfigError, ValueError, OSError) as exc:
             _fail(str(exc))
         if as_json:

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import tomllib
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ..config import ConfigError, apply_overrides, build, parse_value, preset_text, read_toml, require
+from ..config import list_presets as _list_presets
 
-class ConfigError(ValueError):
-    """Raised for an invalid or unknown configuration."""
+__all__ = ["ConfigError", "DetectorConfig", "Geometry", "PMTSystem", "PMTType", "Region", "Scintillator",
+           "apply_overrides", "config_from_dict", "config_from_json", "list_presets", "load_config",
+           "parse_value", "validate"]
 
 
 @dataclass(frozen=True)
@@ -106,66 +107,11 @@ class DetectorConfig:
 
 
 def list_presets() -> list[str]:
-    files = resources.files("scintnet.detector").joinpath("presets")
-    return sorted(p.name[:-5] for p in files.iterdir() if p.name.endswith(".toml"))
+    return _list_presets("scintnet.detector", "presets")
 
 
 def _preset_text(name: str) -> str:
-    res = resources.files("scintnet.detector").joinpath("presets", f"{name}.toml")
-    if not res.is_file():
-        raise ConfigError(f"unknown detector preset {name!r}; available: {', '.join(list_presets())}")
-    return res.read_text()
-
-
-def _parse_value(text: str) -> Any:
-    """Parse a command-line override value with TOML syntax (falls back to a string)."""
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
-
-
-def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
-    """Apply ``a.b.c=value`` overrides to a nested dict (lists addressed by index)."""
-    for item in overrides or []:
-        if "=" not in item:
-            raise ConfigError(f"override {item!r} must look like section.field=value")
-        key, value = item.split("=", 1)
-        parts = key.strip().split(".")
-        node: Any = data
-        for p in parts[:-1]:
-            if isinstance(node, list):
-                node = node[int(p)]
-            elif p in node:
-                node = node[p]
-            else:
-                raise ConfigError(f"override {item!r}: no section {p!r}")
-        last = parts[-1]
-        if isinstance(node, list):
-            node[int(last)] = _parse_value(value)
-        elif last in node:
-            node[last] = _parse_value(value)
-        else:
-            raise ConfigError(f"override {item!r}: no field {last!r} (have: {', '.join(node)})")
-    return data
-
-
-def _build(cls: type, data: dict[str, Any], where: str) -> Any:
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = set(data) - set(fields)
-    if unknown:
-        raise ConfigError(f"{where}: unknown field(s) {sorted(unknown)}")
-    kwargs = {}
-    for name, f in fields.items():
-        if name not in data:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:  # type: ignore[misc]
-                raise ConfigError(f"{where}: missing field {name!r}")
-            continue
-        v = data[name]
-        if isinstance(v, list):
-            v = tuple(v)
-        kwargs[name] = v
-    return cls(**kwargs)
+    return preset_text("scintnet.detector", "presets", name, "detector preset")
 
 
 # Fields that older scintnet versions wrote into event files.  ``None``: dropped whatever its value (the
@@ -192,73 +138,83 @@ def _drop_retired(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def config_from_dict(data: dict[str, Any]) -> DetectorConfig:
+    """Build and validate a detector config from parsed TOML / JSON (every error names the field)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"detector config must be a table, got {type(data).__name__}")
     data = _drop_retired(data)
-    try:
-        geo = dict(data["geometry"])
-        regions = tuple(_build(Region, r, "geometry.regions") for r in geo.pop("regions"))
-        geometry = _build(Geometry, {**geo, "regions": regions}, "geometry")
-        scint = _build(Scintillator, data["scintillator"], "scintillator")
-        pm = dict(data["pmts"])
-        types = tuple(_build(PMTType, t, "pmts.types") for t in pm.pop("types"))
-        pmts = _build(PMTSystem, {**pm, "types": types}, "pmts")
-        cfg = DetectorConfig(
-            name=data["name"], description=data.get("description", ""),
-            geometry=geometry, scintillator=scint, pmts=pmts,
-        )
-    except KeyError as exc:
-        raise ConfigError(f"detector config is missing section {exc}") from None
-    except TypeError as exc:
-        raise ConfigError(f"detector config: {exc}") from None
+    data.setdefault("description", "")
+    for sec in ("name", "geometry", "scintillator", "pmts"):
+        if sec not in data:
+            raise ConfigError(f"detector config is missing section {sec!r}")
+    cfg = build(DetectorConfig, data, "detector")
     validate(cfg)
     return cfg
 
 
+# Largest sizes accepted: a detector radius of 100 m (JUNO's acrylic sphere is 17.7 m) and a light yield of
+# 2e5 photons/MeV (several times the brightest known scintillators); beyond them a typo, not a detector.
+MAX_RADIUS_MM = 1e5
+MAX_LIGHT_YIELD_PER_MeV = 2e5
+
+
 def validate(cfg: DetectorConfig) -> None:
+    """Ranges and geometry of a detector config (types and finiteness are checked by ``build``)."""
     g = cfg.geometry
     radii = g.region_radii_mm()
-    if any(b <= a for a, b in zip(radii, radii[1:])) or radii[0] <= 0:
-        raise ConfigError("geometry.regions must have strictly increasing positive outer radii")
-    if radii[-1] > g.pmt_radius_mm + 1e-9:
-        raise ConfigError("the outermost region must lie inside the PMT sphere")
-    if not 0 < g.balloon_radius_mm < radii[-1]:
-        raise ConfigError("geometry.balloon_radius_mm must be inside the detector")
+    require(len(radii) > 0, "geometry.regions must not be empty")
+    require(all(b > a for a, b in zip(radii, radii[1:])) and radii[0] > 0,
+            "geometry.regions must have strictly increasing positive outer radii")
+    require(0 < g.pmt_radius_mm <= MAX_RADIUS_MM, f"geometry.pmt_radius_mm must be in (0, {MAX_RADIUS_MM:g}] mm")
+    require(radii[-1] <= g.pmt_radius_mm + 1e-9, "the outermost region must lie inside the PMT sphere")
+    require(0 < g.balloon_radius_mm < radii[-1], "geometry.balloon_radius_mm must be inside the detector")
+    require(g.balloon_film_um > 0, "geometry.balloon_film_um must be > 0")
+    for r in g.regions:
+        require(r.light_yield_scale >= 0, f"region {r.name!r}: light_yield_scale must be >= 0")
     s = cfg.scintillator
-    if len(s.decay_times_ns) != len(s.decay_weights) or len(s.alpha_decay_weights) != len(s.decay_times_ns):
-        raise ConfigError("scintillator decay_times_ns / decay_weights / alpha_decay_weights lengths differ")
-    if s.light_yield_per_MeV <= 0 or s.group_velocity_mm_per_ns <= 0 or s.attenuation_length_mm <= 0:
-        raise ConfigError("scintillator light yield, group velocity and attenuation length must be > 0")
-    if not (s.rayleigh_length_mm > 0 and 0 <= s.reemission_probability <= 1 and s.reemission_time_ns >= 0):
-        raise ConfigError("scintillator: need rayleigh_length_mm > 0, 0 <= reemission_probability <= 1, "
-                          "reemission_time_ns >= 0")
-    if not isinstance(s.cherenkov, bool):
-        raise ConfigError("scintillator.cherenkov must be true or false")
+    require(len(s.decay_times_ns) == len(s.decay_weights) == len(s.alpha_decay_weights) > 0,
+            "scintillator decay_times_ns / decay_weights / alpha_decay_weights must be non-empty, same length")
+    require(all(t > 0 for t in s.decay_times_ns), "scintillator.decay_times_ns must be > 0")
+    for name in ("decay_weights", "alpha_decay_weights"):
+        w = getattr(s, name)
+        require(all(x >= 0 for x in w) and sum(w) > 0, f"scintillator.{name} must be >= 0 with a positive sum")
+    require(0 < s.light_yield_per_MeV <= MAX_LIGHT_YIELD_PER_MeV,
+            f"scintillator.light_yield_per_MeV must be in (0, {MAX_LIGHT_YIELD_PER_MeV:g}]")
+    require(s.group_velocity_mm_per_ns > 0 and s.attenuation_length_mm > 0,
+            "scintillator group velocity and attenuation length must be > 0")
+    require(s.birks_kB_mm_per_MeV >= 0 and s.rise_time_ns >= 0,
+            "scintillator.birks_kB_mm_per_MeV and rise_time_ns must be >= 0")
+    require(0 <= s.ops_fraction <= 1 and s.ops_lifetime_ns > 0,
+            "scintillator: need 0 <= ops_fraction <= 1 and ops_lifetime_ns > 0")
+    require(s.rayleigh_length_mm > 0 and 0 <= s.reemission_probability <= 1 and s.reemission_time_ns >= 0,
+            "scintillator: need rayleigh_length_mm > 0, 0 <= reemission_probability <= 1, reemission_time_ns >= 0")
+    require(len(cfg.pmts.types) > 0, "pmts.types must not be empty")
     for t in cfg.pmts.types:
-        if t.count <= 0 or not 0 < t.quantum_efficiency <= 1 or not 0 < t.photocoverage < 1:
-            raise ConfigError(f"PMT type {t.name!r}: need count > 0, 0 < QE <= 1, 0 < coverage < 1")
-    if sum(t.photocoverage for t in cfg.pmts.types) >= 1:
-        raise ConfigError("total photocoverage must be < 1")
+        require(t.count > 0 and 0 < t.quantum_efficiency <= 1 and 0 < t.photocoverage < 1,
+                f"PMT type {t.name!r}: need count > 0, 0 < QE <= 1, 0 < coverage < 1")
+        require(t.tts_sigma_ns >= 0 and t.spe_sigma >= 0 and t.dark_rate_hz >= 0,
+                f"PMT type {t.name!r}: tts_sigma_ns, spe_sigma and dark_rate_hz must be >= 0")
+    require(sum(t.photocoverage for t in cfg.pmts.types) < 1, "total photocoverage must be < 1")
+    require(cfg.n_pmts <= 1_000_000, "more than 10^6 PMTs")
     w0, w1 = cfg.pmts.readout_window_ns
-    if not w1 > w0:
-        raise ConfigError("pmts.readout_window_ns must be (start, stop) with stop > start")
+    require(w1 > w0 and w1 - w0 <= 1e6, "pmts.readout_window_ns must be (start, stop) with start < stop "
+            "and at most 1 ms long")
+    require(cfg.pmts.threshold_pe >= 0, "pmts.threshold_pe must be >= 0")
 
 
 def load_config(preset: str | None = "klz800", path: str | Path | None = None,
                 overrides: list[str] | None = None) -> DetectorConfig:
     """Load a detector configuration from a preset name or a TOML file, then apply overrides."""
     if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"detector config file {str(p)!r} not found")
-        text = p.read_text()
+        data = read_toml(path, what="detector config")
     else:
-        text = _preset_text(preset or "klz800")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"invalid TOML in detector config: {exc}") from None
+        data = read_toml(text=_preset_text(preset or "klz800"), what="detector preset")
     return config_from_dict(apply_overrides(data, overrides))
 
 
 def config_from_json(text: str) -> DetectorConfig:
     """Rebuild a config stored in an event file's metadata."""
-    return config_from_dict(json.loads(text))
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise ConfigError(f"stored detector config is not valid JSON: {exc}") from None
+    return config_from_dict(data)

@@ -41,6 +41,7 @@ def setting_files(preset: str, qe: Sequence[float], coverage: Sequence[float], s
                                     int(np.random.SeedSequence([seed, i, j, k]).generate_state(1)[0]),
                                     "xels", None, 2000, False)
                     log(f"simulating {path.name}")
+                    path.parent.mkdir(parents=True, exist_ok=True)
                     run_simulation(sim, path, workers)
                 files[(i, j, src)] = path
     return files

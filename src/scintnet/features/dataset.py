@@ -208,7 +208,7 @@ def _load_one(path: str, label: int | None, selection: Selection, reco_factory: 
         rec = None
         parts = []
         for s in range(0, f.n_events, chunk_events):
-            ch = f.read(s, s + chunk_events, truth_detail=False)
+            ch = f.read(s, s + chunk_events, truth_detail=False, check_values=False)  # bad events: skipped, counted
             flags = hit_flags(ch, pos.shape[0])
             if not selection.use_reco:
                 r = {"vertex_mm": ch.vertex_mm.astype(np.float64), "energy_MeV": ch.evis_MeV.astype(np.float64),

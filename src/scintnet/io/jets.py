@@ -25,6 +25,7 @@ import h5py
 import numpy as np
 
 from .. import __version__
+from ..errors import ScintnetError
 from .store import _one_line, atomic_path
 
 FORMAT = "scintnet-jets"
@@ -36,7 +37,7 @@ CONST_FIELDS = (("pt_GeV", np.float32), ("eta", np.float32), ("phi", np.float32)
                 ("charge", np.int8), ("pid", np.int32))
 
 
-class JetFileError(Exception):
+class JetFileError(ScintnetError):
     """A file that cannot be used as a scintnet jet file (one clear line)."""
 
 

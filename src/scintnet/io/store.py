@@ -30,6 +30,7 @@ import h5py
 import numpy as np
 
 from .. import __version__
+from ..errors import ScintnetError
 from .events import EventChunk
 
 FORMAT = "scintnet-events"
@@ -58,7 +59,7 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:300]
 
 
-class EventFileError(Exception):
+class EventFileError(ScintnetError):
     """A file that cannot be used as a scintnet event file (message is one clear line)."""
 
 
@@ -166,16 +167,115 @@ class FileInfo:
         return self.__dict__.copy()
 
 
+# Opening a corrupt file can make libhdf5 loop forever inside its metadata cache (a byte-mutation fuzz
+# found one such file); no timeout can interrupt a C call in this process, so the first open of each file is
+# done in a forked child that walks the file's metadata under a time limit.  Cost: one fork (~10-30 ms),
+# once per (path, size, mtime) per process.
+PROBE_TIMEOUT_S = 20.0
+_probed: dict[tuple[str, int, int], str | None] = {}
+
+
+def _walk_metadata(path: str) -> None:
+    with h5py.File(path, "r") as h5:
+        dict(h5.attrs)
+        h5.visititems(lambda name, obj: (dict(obj.attrs), getattr(obj, "shape", None), None)[-1])
+        for g in ("hits", "truth/deposits", "truth/primaries"):
+            if f"{g}/offsets" in h5:
+                h5[f"{g}/offsets"][-1:]
+
+
+def probe_hdf5(path: str | Path, timeout_s: float = PROBE_TIMEOUT_S) -> None:
+    """Open ``path`` and walk its metadata in a forked child; raise :class:`EventFileError` if that fails or hangs."""
+    p = Path(path)
+    st = p.stat()
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    if key in _probed:
+        if _probed[key] is not None:
+            raise EventFileError(_probed[key])
+        return
+    msg = None
+    if hasattr(os, "fork"):
+        pid = os.fork()
+        if pid == 0:  # child: no Python cleanup, only the exit code
+            code = 1
+            try:
+                _walk_metadata(str(p))
+                code = 0
+            except BaseException:
+                code = 3
+            finally:
+                os._exit(code)
+        t0 = time.monotonic()
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                code = os.waitstatus_to_exitcode(status)
+                if code != 0:
+                    msg = f"{path}: cannot read the HDF5 file's structure (corrupt or truncated)"
+                break
+            if time.monotonic() - t0 > timeout_s:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                msg = f"{path}: reading the HDF5 file's structure did not finish in {timeout_s:g} s (corrupt file)"
+                break
+            time.sleep(0.002)
+    _probed[key] = msg
+    if msg is not None:
+        raise EventFileError(msg)
+
+
+def _dataset(h5: h5py.File, name: str, kind: str, ndim: int, path: str) -> h5py.Dataset:
+    """The dataset ``name`` with a dtype of ``kind`` ("i": integer, "f": float) and ``ndim`` dimensions."""
+    obj = h5.get(name)
+    if not isinstance(obj, h5py.Dataset):
+        raise EventFileError(f"{path}: missing dataset {name!r} (not a complete scintnet event file)")
+    if obj.dtype.kind not in (("i", "u") if kind == "i" else ("f",)) or obj.ndim != ndim:
+        raise EventFileError(f"{path}: dataset {name!r} has dtype {obj.dtype} and {obj.ndim} dimensions")
+    return obj
+
+
+def _offsets(h5: h5py.File, group: str, n: int, path: str) -> np.ndarray:
+    offs = _dataset(h5, f"{group}/offsets", "i", 1, path)
+    if offs.shape[0] != n + 1:
+        raise EventFileError(f"{path}: {group}/offsets has {offs.shape[0]} entries for {n} events")
+    o = offs[:]
+    if o[0] != 0 or (o.size > 1 and np.any(np.diff(o) < 0)):
+        raise EventFileError(f"{path}: {group}/offsets do not start at 0 and increase (corrupt file)")
+    return o
+
+
+def _json_attr(a: Any, key: str, path: str) -> Any:
+    try:
+        v = a[key]
+        return json.loads(v if isinstance(v, str) else v.decode())
+    except KeyError:
+        raise EventFileError(f"{path}: missing metadata attribute {key!r}") from None
+    except (ValueError, AttributeError, UnicodeDecodeError) as exc:
+        raise EventFileError(f"{path}: metadata attribute {key!r} is not valid JSON ({_one_line(exc)})") from None
+
+
 class EventFile:
-    """Read-only access to a scintnet event file; validates on open, streams in chunks."""
+    """Read-only access to a scintnet event file; validates on open, streams in chunks.
+
+    Validation on open: the HDF5 structure (in a forked, time-limited probe), the format and schema
+    attributes, every group and dataset with its dtype and rank, consistent lengths, offsets that start at 0
+    and never decrease, parseable run and detector metadata, and PMT positions that match the detector.
+    Hit values (PMT index in range, finite times and charges) are checked on each :meth:`read`.
+    """
 
     def __init__(self, path: str | Path):
         self.path = str(path)
         p = Path(path)
         if not p.exists():
             raise EventFileError(f"{path}: no such file")
-        if not h5py.is_hdf5(p):
-            raise EventFileError(f"{path}: not an HDF5 file (scintnet event files are HDF5)")
+        if p.is_dir():
+            raise EventFileError(f"{path}: is a folder, not an event file")
+        try:
+            if not h5py.is_hdf5(p):
+                raise EventFileError(f"{path}: not an HDF5 file (scintnet event files are HDF5)")
+        except OSError as exc:
+            raise EventFileError(f"{path}: cannot read ({_one_line(exc)})") from None
+        probe_hdf5(p)
         try:
             self.h5 = h5py.File(p, "r")
         except OSError as exc:
@@ -185,32 +285,61 @@ class EventFile:
         except EventFileError:
             self.h5.close()
             raise
-        except (KeyError, OSError, ValueError) as exc:
+        except (KeyError, OSError, ValueError, TypeError, IndexError, AttributeError) as exc:
             self.h5.close()
             raise EventFileError(f"{path}: corrupt or truncated event file ({_one_line(exc)})") from None
 
     def _validate(self) -> None:
-        a = self.h5.attrs
+        a, h5, path = self.h5.attrs, self.h5, self.path
         if a.get("format") != FORMAT:
-            raise EventFileError(f"{self.path}: HDF5 file is not a scintnet event file (no format={FORMAT!r})")
-        v = int(a.get("schema_version", -1))
-        if v != SCHEMA_VERSION:
-            raise EventFileError(f"{self.path}: schema version {v}, this scintnet reads version {SCHEMA_VERSION}")
+            raise EventFileError(f"{path}: HDF5 file is not a scintnet event file (no format={FORMAT!r})")
+        v = a.get("schema_version", -1)
+        if not isinstance(v, (int, np.integer)) or int(v) != SCHEMA_VERSION:
+            raise EventFileError(f"{path}: schema version {v}, this scintnet reads version {SCHEMA_VERSION}")
         if not bool(a.get("complete", False)):
-            raise EventFileError(f"{self.path}: incomplete event file (the writing job did not finish)")
-        n = int(a["n_events"])
-        offs = self.h5["hits/offsets"]
-        if offs.shape[0] != n + 1:
-            raise EventFileError(f"{self.path}: hits/offsets has {offs.shape[0]} entries for {n} events")
+            raise EventFileError(f"{path}: incomplete event file (the writing job did not finish)")
+        n = a.get("n_events")
+        if not isinstance(n, (int, np.integer)) or n < 0:
+            raise EventFileError(f"{path}: bad n_events attribute {n!r}")
+        n = int(n)
+        for k in ("scintnet_version", "created_utc", "preset"):
+            if not isinstance(a.get(k), (str, bytes)):
+                raise EventFileError(f"{path}: missing or non-text metadata attribute {k!r}")
+        run = _json_attr(a, "run", path)
+        if not isinstance(run, dict):
+            raise EventFileError(f"{path}: metadata 'run' is not a JSON object")
+        det = _json_attr(a, "detector", path)
+        from ..config import ConfigError
+        from ..detector.config import config_from_dict
+
+        try:
+            cfg = config_from_dict(det)
+        except ConfigError as exc:
+            raise EventFileError(f"{path}: stored detector config is invalid: {exc}") from None
+        pos = _dataset(h5, "pmts/pos_mm", "f", 2, path)
+        typ = _dataset(h5, "pmts/type_index", "i", 1, path)
+        if pos.shape != (cfg.n_pmts, 3) or typ.shape != (cfg.n_pmts,):
+            raise EventFileError(f"{path}: pmts/ holds {pos.shape[0]} PMTs, the stored detector {cfg.n_pmts}")
+        offs = _offsets(h5, "hits", n, path)
         n_hits = int(offs[-1])
-        for name in ("pmt", "time_ns", "charge_pe"):
-            if self.h5["hits"][name].shape[0] != n_hits:
-                raise EventFileError(f"{self.path}: hits/{name} length does not match offsets (truncated?)")
-        for _, name, _, _, _ in _PER_EVENT:
-            if self.h5["truth"][name].shape[0] != n:
-                raise EventFileError(f"{self.path}: truth/{name} length does not match n_events")
+        for _, name, _, dtype, shape in _PER_HIT:
+            ds = _dataset(h5, f"hits/{name}", np.dtype(dtype).kind, 1, path)
+            if ds.shape[0] != n_hits:
+                raise EventFileError(f"{path}: hits/{name} length does not match offsets (truncated?)")
+        for group, name, _, dtype, shape in _PER_EVENT:
+            ds = _dataset(h5, f"{group}/{name}", np.dtype(dtype).kind, 1 + len(shape), path)
+            if ds.shape != (n, *shape):
+                raise EventFileError(f"{path}: {group}/{name} has shape {ds.shape}, expected {(n, *shape)}")
+        for group, _, fields in _RAGGED[1:]:
+            o = _offsets(h5, group, n, path)
+            for _, name, _, dtype, shape in fields:
+                ds = _dataset(h5, f"{group}/{name}", np.dtype(dtype).kind, 1 + len(shape), path)
+                if ds.shape[0] != int(o[-1]) or ds.shape[1:] != shape:
+                    raise EventFileError(f"{path}: {group}/{name} does not match its offsets (truncated?)")
         self.n_events = n
         self.n_hits = n_hits
+        self.n_pmts = cfg.n_pmts
+        self._run = run
 
     def close(self) -> None:
         self.h5.close()
@@ -223,7 +352,7 @@ class EventFile:
 
     @property
     def run(self) -> dict[str, Any]:
-        return json.loads(self.h5.attrs["run"])
+        return dict(self._run)
 
     @property
     def detector_json(self) -> str:
@@ -245,8 +374,13 @@ class EventFile:
         return FileInfo(self.path, self.n_events, self.n_hits, bool(a["complete"]), int(a["schema_version"]),
                         str(a["scintnet_version"]), str(a["created_utc"]), str(a["preset"]), self.run)
 
-    def read(self, start: int = 0, stop: int | None = None, truth_detail: bool = True) -> EventChunk:
-        """Events ``start:stop`` as an EventChunk (offsets rebased to 0)."""
+    def read(self, start: int = 0, stop: int | None = None, truth_detail: bool = True,
+             check_values: bool = True) -> EventChunk:
+        """Events ``start:stop`` as an EventChunk (offsets rebased to 0).
+
+        ``check_values``: a PMT index outside the layout or a non-finite number is an EventFileError; a
+        reader that skips and counts such events itself (``features.dataset``) passes False.
+        """
         stop = self.n_events if stop is None else min(stop, self.n_events)
         if not 0 <= start <= stop:
             raise IndexError(f"bad event range {start}:{stop}")
@@ -261,7 +395,19 @@ class EventFile:
             kw[off_name] = offs - a
             for _, name, attr, _, _ in fields:
                 kw[attr] = self.h5[group][name][a:b]
+        if check_values:
+            self._check_values(kw, start, stop)
         return EventChunk(**kw)
+
+    def _check_values(self, kw: dict[str, Any], start: int, stop: int) -> None:
+        """Hit and truth values of a block: PMT indices in range, finite numbers (costs one pass of the block)."""
+        where = f"{self.path}: events {start}:{stop}"
+        pmt = kw["hit_pmt"]
+        if pmt.size and (int(pmt.min()) < 0 or int(pmt.max()) >= self.n_pmts):
+            raise EventFileError(f"{where}: hit PMT index outside 0..{self.n_pmts - 1} (corrupt file)")
+        for k in ("hit_time_ns", "hit_charge_pe", "vertex_mm", "evis_MeV", "edep_MeV"):
+            if not np.isfinite(kw[k]).all():
+                raise EventFileError(f"{where}: non-finite values in {k} (corrupt file)")
 
     def iter_chunks(self, chunk_events: int = 10000, truth_detail: bool = False) -> Iterator[EventChunk]:
         """Stream the file in blocks of ``chunk_events`` events (constant memory)."""

@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..config import ConfigError
 from ..io.jets import JetSample, read_jets, write_jets
 
 PROCESSES = {"top": ("Top:gg2ttbar = on", "Top:qqbar2ttbar = on", "24:onMode = off", "24:onIfAny = 1 2 3 4 5"),
@@ -34,7 +35,7 @@ PROCESSES = {"top": ("Top:gg2ttbar = on", "Top:qqbar2ttbar = on", "24:onMode = o
 NEUTRINOS = (12, 14, 16)
 
 
-class JetConfigError(ValueError):
+class JetConfigError(ConfigError):
     """Invalid jet-generation settings."""
 
 

@@ -8,6 +8,7 @@ r < R mm, ``shell:R1:R2`` uniform for R1 < r < R2 mm, ``point:x,y,z`` (mm) fixed
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +31,8 @@ def parse_vertex(spec: str, geometry: Geometry) -> VertexSpec:
     rb = geometry.balloon_radius_mm
     scint = [r for r in geometry.regions if r.scintillating]
     r_ls = max(r.outer_radius_mm for r in scint) if scint else geometry.regions[-1].outer_radius_mm
+    r_max = geometry.regions[-1].outer_radius_mm
+    spec_out: VertexSpec | None = None
     try:
         if s == "xels":
             return VertexSpec("shell", 0.0, rb, name=s)
@@ -41,20 +44,27 @@ def parse_vertex(spec: str, geometry: Geometry) -> VertexSpec:
             return VertexSpec("point", name=s)
         if s.startswith("sphere:"):
             r = float(s.split(":", 1)[1])
-            if r <= 0:
+            if not 0 < r < math.inf:
                 raise ValueError
-            return VertexSpec("shell", 0.0, r, name=s)
-        if s.startswith("shell:"):
+            spec_out, r_out = VertexSpec("shell", 0.0, r, name=s), r
+        elif s.startswith("shell:"):
             _, a, b = s.split(":")
             r0, r1 = float(a), float(b)
-            if not 0 <= r0 <= r1:
+            if not 0 <= r0 <= r1 < math.inf:
                 raise ValueError
-            return VertexSpec("shell", r0, r1, name=s)
-        if s.startswith("point:"):
+            spec_out, r_out = VertexSpec("shell", r0, r1, name=s), r1
+        elif s.startswith("point:"):
             x, y, z = (float(v) for v in s.split(":", 1)[1].split(","))
-            return VertexSpec("point", point_mm=(x, y, z), name=s)
+            if not all(math.isfinite(v) for v in (x, y, z)):
+                raise ValueError
+            spec_out, r_out = VertexSpec("point", point_mm=(x, y, z), name=s), math.sqrt(x * x + y * y + z * z)
     except ValueError:
         pass  # malformed numbers: same error as an unknown kind, below
+    if spec_out is not None:
+        if r_out > r_max:
+            raise ConfigError(f"vertex {spec!r} reaches r = {r_out:g} mm, outside the detector (its outermost "
+                              f"region ends at r = {r_max:g} mm)")
+        return spec_out
     raise ConfigError(
         f"bad vertex spec {spec!r}; use xels, film, ls, center, sphere:R, shell:R1:R2 or point:x,y,z (mm)"
     )

@@ -22,6 +22,7 @@ from typing import Any, Callable
 import h5py
 import numpy as np
 
+from ..io.outputs import check_output, output_lock
 from ..io.store import EventFile, EventFileError
 from .pipeline import Reconstructor, summary_line
 
@@ -63,9 +64,21 @@ def _open_partial(partial: Path, src: Path, stamp: str, n: int) -> h5py.File:
 
 
 def reco_file(src: str | Path, out: str | Path, rec: Reconstructor, chunk_events: int = 5000,
-              log: Callable[[str], None] | None = None, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Reconstruct every event of ``src`` into ``out`` (= ``src`` + ``/reco``); returns a summary."""
+              log: Callable[[str], None] | None = None, progress: Callable[[int], None] | None = None,
+              overwrite: bool = False) -> dict[str, Any]:
+    """Reconstruct every event of ``src`` into ``out`` (= ``src`` + ``/reco``); returns a summary.
+
+    ``out`` may be ``src`` (the file gains its ``/reco`` group); any other existing file needs ``overwrite``.
+    """
     src, out = Path(src), Path(out)
+    same = out.exists() and src.exists() and out.resolve() == src.resolve()
+    check_output(out, overwrite=overwrite or same)
+    with output_lock(out):
+        return _reco_file(src, out, rec, chunk_events, log, progress)
+
+
+def _reco_file(src: Path, out: Path, rec: Reconstructor, chunk_events: int, log: Callable[[str], None] | None,
+               progress: Callable[[int], None] | None) -> dict[str, Any]:
     with EventFile(src) as f:
         n = f.n_events
         pos = f.pmt_positions_mm()
@@ -85,7 +98,7 @@ def reco_file(src: str | Path, out: str | Path, rec: Reconstructor, chunk_events
                 progress(start)
         with EventFile(src) as f:
             for s in range(start, n, chunk_events):
-                ch = f.read(s, s + chunk_events, truth_detail=False)
+                ch = f.read(s, s + chunk_events, truth_detail=False, check_values=False)  # reco flags bad events
                 r = rec(ch)
                 e = s + ch.n_events
                 for name, dt, _ in _FIELDS:

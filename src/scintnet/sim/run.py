@@ -25,6 +25,7 @@ from ..detector.config import DetectorConfig, config_from_json
 from ..detector.pmts import PMTArray, build_pmt_array
 from ..executor import get_executor
 from ..io.events import EventChunk, concat_offsets, ragged_offsets
+from ..io.outputs import check_output, clean_stale_in, output_lock
 from ..io.store import EventFile, EventFileError, EventWriter, atomic_path, write_events, write_header
 from ..optics.response import simulate_hits
 from ..physics.sources import get_source
@@ -134,9 +135,20 @@ def _chunk_ok(path: Path, sim: SimConfig, i: int) -> bool:
 
 
 def run_simulation(sim: SimConfig, out: str | Path, workers: int = 1,
-                   progress: Callable[[int], None] | None = None, keep_chunks: bool = False) -> dict[str, Any]:
-    """Simulate ``sim`` into ``out``; resumable (re-run the same call after a kill)."""
-    out = Path(out)
+                   progress: Callable[[int], None] | None = None, keep_chunks: bool = False,
+                   overwrite: bool = False) -> dict[str, Any]:
+    """Simulate ``sim`` into ``out``; resumable (re-run the same call after a kill).
+
+    ``out`` is checked before any work (:func:`scintnet.io.outputs.check_output`: an existing file needs
+    ``overwrite``) and locked while the run works, so a second run on the same ``out`` is refused.
+    """
+    out = check_output(out, overwrite)
+    with output_lock(out):
+        return _run_simulation(sim, out, workers, progress, keep_chunks)
+
+
+def _run_simulation(sim: SimConfig, out: Path, workers: int, progress: Callable[[int], None] | None,
+                    keep_chunks: bool) -> dict[str, Any]:
     workdir = out.with_name(out.name + ".chunks")
     workdir.mkdir(parents=True, exist_ok=True)
     stamp = workdir / "run.json"
@@ -146,6 +158,7 @@ def run_simulation(sim: SimConfig, out: str | Path, workers: int = 1,
             f"{workdir} holds chunks of a different run (other seed/config); remove it or choose another --out"
         )
     stamp.write_text(json.dumps(meta, sort_keys=True))
+    clean_stale_in(workdir)  # chunk files a killed worker left half-written
     todo, resumed = [], 0
     for i in range(sim.n_chunks):
         p = workdir / f"chunk_{i:06d}.h5"

@@ -25,10 +25,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
@@ -36,6 +34,7 @@ import h5py
 import numpy as np
 
 from .. import __version__
+from ..config import ConfigError, apply_overrides, build, list_presets, preset_text, read_toml
 from ..executor import get_executor
 from ..io.store import atomic_path
 
@@ -53,7 +52,7 @@ REGIONS = {"xels": 0, "film": 1, "ls": 2}
 SPALLATION_TYPES = (EVENT_TYPES["spall_xe"], EVENT_TYPES["xe137"])  # Xe spallation for the tag
 
 
-class StreamConfigError(ValueError):
+class StreamConfigError(ConfigError):
     """An invalid or unknown stream configuration."""
 
 
@@ -174,27 +173,41 @@ _SECTIONS = {"geometry": StreamGeometry, "response": Response, "muons": Muons, "
 
 
 def list_stream_presets() -> list[str]:
-    files = resources.files("scintnet.sim").joinpath("stream_presets")
-    return sorted(p.name[:-5] for p in files.iterdir() if p.name.endswith(".toml"))
+    return list_presets("scintnet.sim", "stream_presets")
+
+
+def _stream_error(exc: ConfigError) -> StreamConfigError:
+    return StreamConfigError(str(exc))
 
 
 def stream_config_from_dict(d: dict[str, Any]) -> StreamConfig:
     """Build a :class:`StreamConfig` from parsed TOML/JSON (clear one-line errors)."""
     try:
-        kw: dict[str, Any] = {k: d[k] for k in ("name", "description", "chunk_days")}
-        for sec, cls in _SECTIONS.items():
-            s = dict(d[sec])
-            if sec == "spallation":
-                s["roi_MeV"] = tuple(s["roi_MeV"])
-                s["xe_isotopes"] = tuple(XeIsotope(**x) for x in s["xe_isotopes"])
-            kw[sec] = cls(**s)
-    except KeyError as exc:
-        raise StreamConfigError(f"stream config lacks {exc}") from None
-    except TypeError as exc:
-        raise StreamConfigError(f"bad stream config: {exc}") from None
-    cfg = StreamConfig(**kw)
-    if cfg.chunk_days <= 0 or cfg.muons.rate_hz < 0 or cfg.neutrons.capture_time_us <= 0:
-        raise StreamConfigError("stream config needs chunk_days > 0, muon rate >= 0 and capture time > 0")
+        cfg = build(StreamConfig, d, "stream")
+    except StreamConfigError:
+        raise
+    except ConfigError as exc:
+        raise _stream_error(exc) from None
+    g, m, n = cfg.geometry, cfg.muons, cfg.neutrons
+    checks = [
+        (cfg.chunk_days > 0, "chunk_days must be > 0"),
+        (0 < g.xels_radius_mm < g.ls_radius_mm <= 1e5, "geometry: need 0 < xels_radius_mm < ls_radius_mm"),
+        (g.film_um > 0 and g.xels_mass_kg > 0 and g.spallation_radius_mm > 0,
+         "geometry: film_um, xels_mass_kg and spallation_radius_mm must be > 0"),
+        (0 <= cfg.response.energy_resolution < 1 and cfg.response.vertex_resolution_mm >= 0,
+         "response: need 0 <= energy_resolution < 1 and vertex_resolution_mm >= 0"),
+        (0 <= m.rate_hz <= 1e4 and 0 <= m.showering_fraction <= 1, "muons: need 0 <= rate_hz <= 1e4 and "
+         "0 <= showering_fraction <= 1"),
+        (n.capture_time_us > 0 and 0 <= n.efficiency_showering <= 1 and 0 <= n.efficiency_nonshowering <= 1,
+         "neutrons: need capture_time_us > 0 and efficiencies in [0, 1]"),
+        (cfg.spallation.roi_MeV[0] < cfg.spallation.roi_MeV[1], "spallation.roi_MeV must be (low, high)"),
+        (all(x.relative_yield >= 0 for x in cfg.spallation.xe_isotopes), "spallation.xe_isotopes: yields >= 0"),
+        (cfg.ibd.rate_per_day >= 0 and cfg.singles.rate_hz >= 0, "ibd / singles rates must be >= 0"),
+        (0 <= cfg.singles.external_fraction <= 1, "singles.external_fraction must be in [0, 1]"),
+    ]
+    for ok, msg in checks:
+        if not ok:
+            raise StreamConfigError(f"stream config: {msg}")
     return cfg
 
 
@@ -205,34 +218,15 @@ def load_stream_config(preset: str = "klz800", path: str | Path | None = None,
     ``overrides`` are ``section.field=value`` strings (TOML values), e.g.
     ``spallation.xe_roi_per_year=2000`` for a spallation-enriched training stream.
     """
-    if path is not None:
-        try:
-            text = Path(path).read_text()
-        except OSError as exc:
-            raise StreamConfigError(f"cannot read stream config {path}: {exc.strerror}") from None
-    else:
-        res = resources.files("scintnet.sim").joinpath("stream_presets", f"{preset}.toml")
-        if not res.is_file():
-            raise StreamConfigError(f"unknown stream preset {preset!r}; available: {', '.join(list_stream_presets())}")
-        text = res.read_text()
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise StreamConfigError(f"stream config is not valid TOML: {exc}") from None
-    for o in overrides or []:
-        key, sep, val = o.partition("=")
-        parts = key.strip().split(".")
-        node = data
-        for p in parts[:-1]:
-            if not isinstance(node, dict) or p not in node:
-                raise StreamConfigError(f"unknown stream config field {key.strip()!r}")
-            node = node[p]
-        if not sep or not isinstance(node, dict) or parts[-1] not in node:
-            raise StreamConfigError(f"bad override {o!r}: use section.field=value with an existing field")
-        try:
-            node[parts[-1]] = tomllib.loads(f"v = {val}")["v"]
-        except tomllib.TOMLDecodeError:
-            node[parts[-1]] = val.strip()
+        if path is not None:
+            data = read_toml(path, what="stream config")
+        else:
+            data = read_toml(text=preset_text("scintnet.sim", "stream_presets", preset, "stream preset"),
+                             what="stream preset")
+        apply_overrides(data, overrides)
+    except ConfigError as exc:
+        raise _stream_error(exc) from None
     return stream_config_from_dict(data)
 
 

@@ -34,6 +34,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from ..config import ConfigError
+
 W_X0_MM = 3.504  # PDG
 W_MOLIERE_MM = 9.327  # PDG
 W_CRITICAL_MEV = 7.97  # PDG, electrons
@@ -41,7 +43,7 @@ W_Z = 74.0
 SI_LANDAU_XI_OVER_MPV = 0.064  # 320 um Si: xi = 5.7 keV, MPV = 89 keV (PDG sec. 34.2.9)
 
 
-class EcalConfigError(ValueError):
+class EcalConfigError(ConfigError):
     """An invalid ECAL geometry or beam setting."""
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
+from ..config import ConfigError, build, preset_text, read_toml
 
-class TagConfigError(ValueError):
+
+class TagConfigError(ConfigError):
     """Invalid or unknown tagger configuration."""
 
 
@@ -64,18 +64,28 @@ def load_tag_config(preset: str = "klz800", path: str | Path | None = None) -> T
     """Load tagger settings from a shipped preset or a TOML file."""
     try:
         if path is not None:
-            text = Path(path).read_text()
+            d = read_toml(path, what="tagging config")
         else:
-            res = resources.files("scintnet.tagging").joinpath("presets", f"{preset}.toml")
-            if not res.is_file():
-                raise TagConfigError(f"unknown tagging preset {preset!r}")
-            text = res.read_text()
-        d = tomllib.loads(text)
-        c = dict(d["coincidence"])
-        c["delayed_MeV"] = tuple(c["delayed_MeV"])
-        p = dict(d["pid"])
-        if "e_window_MeV" in p:
-            p["e_window_MeV"] = tuple(p["e_window_MeV"])
-        return TagConfig(d["name"], SpallationTagConfig(**d["spallation"]), CoincidenceConfig(**c), PIDConfig(**p))
-    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
-        raise TagConfigError(f"bad tagging config: {' '.join(str(exc).split())[:200]}") from None
+            d = read_toml(text=preset_text("scintnet.tagging", "presets", preset, "tagging preset"),
+                          what="tagging preset")
+        cfg = build(TagConfig, d, "tagging")
+    except TagConfigError:
+        raise
+    except ConfigError as exc:
+        raise TagConfigError(str(exc)) from None
+    s, c, p = cfg.spallation, cfg.coincidence, cfg.pid
+    checks = [
+        (s.window_s > 0 and s.max_distance_mm > 0 and s.fiducial_radius_mm > 0, "spallation: window_s, "
+         "max_distance_mm and fiducial_radius_mm must be > 0"),
+        (0 < s.exposure_loss_target < 1 and 0 < s.false_tag_target < 1, "spallation: targets must be in (0, 1)"),
+        (s.max_points > 0, "spallation.max_points must be > 0"),
+        (c.max_dt_s > 0 and c.max_dr_mm > 0 and c.delayed_MeV[0] < c.delayed_MeV[1] and c.muon_veto_s >= 0,
+         "coincidence: need max_dt_s > 0, max_dr_mm > 0, delayed_MeV (low, high), muon_veto_s >= 0"),
+        (p.energy_MeV > 0 and p.positron_kinetic_MeV >= 0 and p.events_per_class > 0 and p.epochs > 0
+         and p.max_minutes > 0 and p.e_window_MeV[0] < p.e_window_MeV[1],
+         "pid: energies, events_per_class, epochs and max_minutes must be > 0, e_window_MeV (low, high)"),
+    ]
+    for ok, msg in checks:
+        if not ok:
+            raise TagConfigError(f"tagging config: {msg}")
+    return cfg

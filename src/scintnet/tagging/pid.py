@@ -37,6 +37,7 @@ def _simulate(cfg: PIDConfig, out_dir: Path, workers: int, log: Callable[[str], 
             if not path.exists():
                 seed = int(np.random.SeedSequence([cfg.seed, k, split == "test"]).generate_state(1)[0])
                 log(f"simulating {path.name}")
+                path.parent.mkdir(parents=True, exist_ok=True)
                 run_simulation(SimConfig(det.to_json(), det.name, src, n, seed, cfg.vertex, e, 2000, False), path,
                                workers)
             files[f"{name}_{split}"] = path

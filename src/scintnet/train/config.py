@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ..config import ConfigError, build, read_toml
 
 # Paper / original-code optimiser settings (public KamNet settings, numbers.md):
 # RMSprop, lr 7.73e-5, momentum 0.78, batch 32, 30 epochs, 20,000 events per class.
@@ -62,18 +63,45 @@ class RunConfig:
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> "RunConfig":
-        names = {f.name for f in fields(RunConfig)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown run-config field(s): {sorted(unknown)}")
-        return RunConfig(**d)
+        """Build and check a run config (types by ``config.build``; ranges here). Errors: ConfigError."""
+        cfg = build(RunConfig, d, "run")
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        """Ranges of the training settings; raises :class:`ConfigError` naming the field."""
+        checks = [
+            (self.epochs >= 1, "epochs must be >= 1"),
+            (self.batch_size >= 1, "batch_size must be >= 1"),
+            (self.optimizer in (None, "adam", "adamw", "rmsprop", "sgd"),
+             "optimizer must be adam, adamw, rmsprop or sgd"),
+            (self.lr is None or self.lr > 0, "lr must be > 0"),
+            (0 <= self.momentum < 1 and self.weight_decay >= 0, "need 0 <= momentum < 1, weight_decay >= 0"),
+            (self.warmup_epochs >= 0, "warmup_epochs must be >= 0"),
+            (self.schedule in ("cosine", "exponential"), "schedule must be cosine or exponential"),
+            (0 < self.lr_decay <= 1, "lr_decay must be in (0, 1]"),
+            (self.patience is None or self.patience >= 1, "patience must be >= 1"),
+            (self.select_on in ("val_auc", "val_loss"), "select_on must be val_auc or val_loss"),
+            (self.max_events_per_class is None or self.max_events_per_class >= 1,
+             "max_events_per_class must be >= 1"),
+            (0 <= self.e_min_MeV < self.e_max_MeV, "need 0 <= e_min_MeV < e_max_MeV"),
+            (self.r_max_mm > 0, "r_max_mm must be > 0"),
+            (self.num_workers >= 0 and (self.threads is None or self.threads >= 1),
+             "num_workers must be >= 0 and threads >= 1"),
+            (self.bootstrap >= 0, "bootstrap must be >= 0"),
+            (self.max_train_seconds is None or self.max_train_seconds > 0, "max_train_seconds must be > 0"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ConfigError(f"run config: {msg}")
 
     @staticmethod
     def from_toml(path: str | Path) -> "RunConfig":
         try:
-            return RunConfig.from_dict(tomllib.loads(Path(path).read_text()))
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"{path}: invalid TOML: {exc}") from None
+            return RunConfig.from_dict(read_toml(path, what="run config"))
+        except ConfigError as exc:
+            msg = str(exc)
+            raise ConfigError(msg if str(path) in msg else f"{path}: {msg}") from None
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)

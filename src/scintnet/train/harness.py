@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from .. import __version__
+from ..errors import ScintnetError
 from ..metrics import auc, rejection_at_acceptance
 from ..models.registry import build_model, count_parameters
 from .config import RunConfig
@@ -36,7 +37,7 @@ from ..models.inputs import attach_input_norm
 from .data import build_loaders, input_statistics
 
 
-class TrainError(Exception):
+class TrainError(ScintnetError):
     """A run that cannot start (bad config, existing run without --resume, ...)."""
 
 
@@ -127,6 +128,31 @@ def _write_metrics(out: Path, history: list[dict[str, Any]]) -> None:
         atomic_write_bytes(out / "metrics.csv", buf.getvalue().encode())
 
 
+def check_training_files(signal: list[str], background: list[str]) -> None:
+    """Every file a valid, non-empty event file, none given twice, all of one detector (else TrainError)."""
+    from ..io.store import EventFile
+
+    seen: dict[str, str] = {}
+    detector: tuple[str, str] | None = None
+    for role, paths in (("signal", signal), ("background", background)):
+        for p in paths:
+            key = str(Path(p).resolve())
+            if key in seen:
+                raise TrainError(f"{p} is given twice (as {seen[key]} and as {role}); signal and background "
+                                 "must be different files")
+            seen[key] = role
+            with EventFile(p) as f:  # EventFileError (a ScintnetError) names the file
+                if f.n_events == 0:
+                    raise TrainError(f"{p}: holds no events")
+                det = json.loads(f.detector_json)
+            name = json.dumps({k: v for k, v in det.items() if k not in ("name", "description")}, sort_keys=True)
+            if detector is None:
+                detector = (name, p)
+            elif name != detector[0]:
+                raise TrainError(f"{p} and {detector[1]} were simulated with different detectors; train on "
+                                 "files of one detector")
+
+
 def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progress: bool = True,
               log: Callable[[str], None] = print, device: str | None = None, chunk_seconds: float | None = None,
               amp: bool = False) -> dict[str, Any]:
@@ -149,6 +175,8 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
     dev = device_for(device)  # before anything is written: a missing GPU leaves no empty run folder
     if not cfg.signal or not cfg.background:
         raise TrainError("need at least one --signal and one --background event file")
+    cfg.validate()
+    check_training_files(cfg.signal, cfg.background)  # before the run folder exists: nothing to clean up
     out.mkdir(parents=True, exist_ok=True)
     from .. import configure_runtime
 
