@@ -157,6 +157,8 @@ class BinnedLikelihood:
         d = np.asarray(data, float)
         if d.shape != self.shape:
             raise LikelihoodError(f"data binning {d.shape} does not match the templates {self.shape}")
+        if not np.isfinite(d).all() or (d < 0).any():
+            raise LikelihoodError("data histogram has negative or non-finite counts")
         self.n = d.ravel().copy()
         self._nlogn = self._n_log_n(self.n)
         self._cache = None

@@ -147,6 +147,14 @@ def _preset_text(name: str) -> str:
         raise AnalysisConfigError(str(exc)) from None
 
 
+def parse_toy_seed(data: str) -> int:
+    """The seed of a ``toy:SEED`` data spec (a non-negative integer), else LikelihoodError."""
+    text = data[4:].strip() if data.startswith("toy:") else ""
+    if not text.isdigit():
+        raise LikelihoodError(f"--data {data!r}: use toy:SEED with a non-negative integer SEED, e.g. toy:3")
+    return int(text)
+
+
 def config_from_dict(d: dict[str, Any]) -> AnalysisConfig:
     """Build and check an :class:`AnalysisConfig` (types by ``config.build``, then ranges and names)."""
     if not isinstance(d, dict):
@@ -415,7 +423,7 @@ def build_model(cfg: AnalysisConfig, detector_cfg=None, data: np.ndarray | str =
         if data == "asimov":
             lik.set_data(lik.expected(lik.nominal()).reshape(shape))
         elif data.startswith("toy:"):
-            d, aux = lik.sample(lik.nominal(), np.random.default_rng(int(data[4:])))
+            d, aux = lik.sample(lik.nominal(), np.random.default_rng(parse_toy_seed(data)))
             lik.set_data(d, aux)
         else:
             raise LikelihoodError(f"data must be a histogram, 'asimov' or 'toy:SEED', got {data!r}")

@@ -33,11 +33,12 @@ def read_score_groups(paths: Iterable[str | Path]) -> tuple[dict[str, np.ndarray
     groups: dict[str, np.ndarray] = {}
     signal: str | None = None
     for p in paths:
-        p = Path(p)
-        if p.is_dir():
-            p = p / "eval" / "scores.h5"
-        if not p.exists():
-            raise LikelihoodError(f"scores file {p} not found (run `scintnet evaluate` first)")
+        from ..io.rundir import RunDirError, scores_file
+
+        try:
+            p = scores_file(p)  # a run folder finds its (recorded) evaluation
+        except RunDirError as exc:
+            raise LikelihoodError(str(exc)) from None
         try:
             with h5py.File(p, "r") as f:
                 signal = str(f.attrs.get("signal_source", signal or "")) or signal

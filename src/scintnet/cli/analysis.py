@@ -30,7 +30,9 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
         try:
             if run is not None:
-                path = run if run.suffix == ".h5" else run / "eval" / "scores.h5"
+                from ..io.rundir import scores_file
+
+                path = scores_file(run)  # a run folder finds its (recorded) evaluation
                 res = sn.sensitivity_from_scores(path, r0_mm=r0, frac_ll=frac_ll, double_pulse_loss=double_pulse_loss)
             else:
                 if tpr is None or (fpr is None and fpr_ll is None):
@@ -119,8 +121,14 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         from ..analysis.likelihood import MINIMIZERS, LikelihoodError
         from ..analysis.model import AnalysisConfigError, build_model, load_analysis_config
 
+        from ..analysis.model import parse_toy_seed
+
         threadpool_limits(1, user_api="blas")  # small fit matrices: threads only cost (see analysis.limits)
         try:
+            if data.startswith("toy:"):
+                parse_toy_seed(data)  # before the templates are built (seconds)
+            elif data != "asimov" and not Path(data).is_file():
+                _fail(f"--data {data!r}: not 'asimov', 'toy:SEED' or an existing .npy histogram file")
             acfg = load_analysis_config(preset, config)
             fit_opts = _fit_options(config)
             minimizer = minimizer or fit_opts.get("minimizer", "newton")
@@ -149,9 +157,10 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             d: object = data
             if data not in ("asimov",) and not data.startswith("toy:"):
                 p = Path(data)
-                if not p.exists():
-                    _fail(f"data file {p} not found")
-                d = np.load(p)
+                try:
+                    d = np.load(p, allow_pickle=False)  # a pickled array could run code
+                except (ValueError, OSError, EOFError) as exc:
+                    _fail(f"--data {p}: not a .npy histogram ({' '.join(str(exc).split())[:150]})")
             lik, info = build_model(acfg, data=d, signal_decays=signal, score_pdfs=pdfs)
             lik.minimizer = minimizer
             pr = lm.Profiler(lik)

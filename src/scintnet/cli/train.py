@@ -113,6 +113,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                                                 "loses this fraction of the signal (0: off)"),
         threads: Optional[int] = typer.Option(None, "--threads", min=1,
                                               help="compute threads (default: the cores of the CPU affinity)"),
+        force: bool = typer.Option(False, "--force", help="evaluate data of another detector than the training's"),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """ROC, AUC, rejection at 90 % signal acceptance per source; plots and scores.h5."""
@@ -128,10 +129,10 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             if boots:
                 from ..evaluate.bootstrap import evaluate_bootstrap
 
-                res = evaluate_bootstrap(run, boots, data, out, r_max_mm, double_pulse_loss or None)
+                res = evaluate_bootstrap(run, boots, data, out, r_max_mm, double_pulse_loss or None, force=force)
             else:
                 res = evaluate_run(run, data, out, r_max_mm=r_max_mm, signal_source=signal_source,
-                                   double_pulse_loss=double_pulse_loss or None)
+                                   double_pulse_loss=double_pulse_loss or None, force=force)
         except (TrainError, EventFileError, ValueError) as exc:
             _fail(str(exc))
         if as_json:
@@ -211,13 +212,16 @@ def _register_export(app: typer.Typer) -> None:
         onnx: Path = typer.Option(..., "--onnx", help="output ONNX file"),
         data: Optional[list[str]] = typer.Option(None, "--data", help="event files for the check (default: the run's)"),
         n_check: int = typer.Option(256, "--n-check", min=1),
+        overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing --onnx file"),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """Export to ONNX and check onnxruntime against PyTorch on real events."""
         from ..evaluate.export import export_onnx
+        from ..io.outputs import check_output
         from ..io.store import EventFileError
         from ..train.harness import TrainError
 
+        check_output(onnx, overwrite)
         try:
             res = export_onnx(run, onnx, data, n_check)
         except (TrainError, EventFileError, ValueError) as exc:
@@ -352,7 +356,8 @@ def _register_report(app: typer.Typer) -> None:
     @app.command()
     def report(
         run: Path = typer.Argument(..., help="trained run directory"),
-        eval_dir: Optional[Path] = typer.Option(None, "--eval", help="evaluation folder (default RUN/eval)"),
+        eval_dir: Optional[Path] = typer.Option(None, "--eval", help="evaluation folder (default: RUN/eval or the "
+                                                "evaluation recorded by `evaluate --out`)"),
         validation: Optional[Path] = typer.Option(None, "--validation", help="validate-sim --json output to include"),
         out: Path = typer.Option(..., "--out", help="report folder"),
     ) -> None:
@@ -360,7 +365,9 @@ def _register_report(app: typer.Typer) -> None:
         from ..evaluate.report import write_report
 
         try:
-            res = write_report(run, eval_dir or run / "eval", out, validation)
+            from ..io.rundir import find_evaluation
+
+            res = write_report(run, eval_dir if eval_dir is not None else find_evaluation(run), out, validation)
         except (FileNotFoundError, KeyError, ValueError) as exc:
             _fail(f"cannot write the report: {exc}")
         typer.echo(f"report: {res['report']}")

@@ -51,10 +51,11 @@ def summarise_models(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def evaluate_bootstrap(parent: Path, runs: list[Path], data: list[str], out: Path | None = None,
-                       r_max_mm: float | None = None, double_pulse_loss: float | None = 0.01) -> dict[str, Any]:
+                       r_max_mm: float | None = None, double_pulse_loss: float | None = 0.01,
+                       force: bool = False) -> dict[str, Any]:
     out = Path(out) if out else parent / "eval"
-    results = [evaluate_run(r, data, out / r.name, r_max_mm=r_max_mm, plots=(i == 0), double_pulse_loss=double_pulse_loss)
-               for i, r in enumerate(runs)]
+    results = [evaluate_run(r, data, out / r.name, r_max_mm=r_max_mm, plots=(i == 0), double_pulse_loss=double_pulse_loss,
+                            force=force) for i, r in enumerate(runs)]
     res: dict[str, Any] = {k: results[0][k] for k in ("model", "preset", "params", "signal_source", "n_signal", "selection")}
     res["run"] = str(parent)
     res["n_models"] = len(results)
@@ -70,4 +71,7 @@ def evaluate_bootstrap(parent: Path, runs: list[Path], data: list[str], out: Pat
     res["plots"] = results[0].get("plots", [])
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out / "evaluation.json", json.dumps(res, indent=2).encode())
+    from ..io.rundir import record_evaluation
+
+    record_evaluation(parent, out)
     return res

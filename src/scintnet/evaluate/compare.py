@@ -29,11 +29,9 @@ def _load(path: str | Path, key: str = "score", double_pulse_loss: float | None 
 
     from ..reco.pileup import apply_cut, cut_for_signal_loss
 
-    p = Path(path)
-    if p.is_dir():
-        p = p / "eval" / "scores.h5"
-    if not p.exists():
-        raise FileNotFoundError(f"{p} not found (run `scintnet evaluate` first)")
+    from ..io.rundir import scores_file
+
+    p = scores_file(path)  # a run folder finds its (recorded) evaluation
     with h5py.File(p, "r") as f:
         sig = str(f.attrs["signal_source"])
         out = {k: np.asarray(g[key], float) for k, g in f.items()}
@@ -108,8 +106,12 @@ def _floors_of(run: str | Path, backgrounds: list[str]) -> dict | None:
     """The floors an evaluation stored beside its scores (evaluation.json), for one background; else None."""
     import json
 
-    p = Path(run)
-    p = p / "eval" / "evaluation.json" if p.is_dir() else p.with_name("evaluation.json")
+    from ..io.rundir import EVALUATION, RunDirError, find_evaluation
+
+    try:
+        p = find_evaluation(run) / EVALUATION
+    except RunDirError:
+        return None
     try:
         ev = json.loads(p.read_text())
     except (OSError, ValueError):

@@ -12,6 +12,8 @@ import h5py
 import numpy as np
 import torch
 
+from ..errors import ScintnetError
+from ..io.rundir import record_evaluation
 from ..io.store import EventFile
 from ..train.harness import atomic_write_bytes, load_trained
 from ..train.data import representation_for
@@ -47,10 +49,30 @@ def score_events(model: torch.nn.Module, rep, events, batch_size: int = 256) -> 
     return (np.concatenate(scores) if scores else np.zeros(0)), att
 
 
+class EvaluateError(ScintnetError):
+    """Data that cannot be evaluated with a run (the message says why)."""
+
+
+def check_data_detector(meta: dict[str, Any], data: list[str], force: bool = False) -> None:
+    """Refuse data files of another detector than the run was trained on (unless ``force``)."""
+    from ..io.rundir import detector_fingerprint
+    from ..io.store import EventFile
+
+    trained = meta.get("detector")
+    if not trained or force:  # runs of older versions did not record their detector
+        return
+    for p in data:
+        with EventFile(p) as f:
+            det = json.loads(f.detector_json)
+        if detector_fingerprint(det) != trained.get("fingerprint"):
+            raise EvaluateError(f"{p} was simulated with detector {det.get('name')!r} but the run was trained on "
+                                f"{trained.get('name')!r} (other physics); pass --force to evaluate it anyway")
+
+
 def evaluate_run(run_dir: str | Path, data: list[str], out_dir: str | Path | None = None, n_boot: int = 200,
                  r_max_mm: float | None = None, plots: bool = True, signal_source: str | None = None,
                  e_range_MeV: tuple[float, float] | None = None, double_pulse_loss: float | None = 0.01,
-                 floors: bool = True, floor_train_events: int = 20000) -> dict[str, Any]:
+                 floors: bool = True, floor_train_events: int = 20000, force: bool = False) -> dict[str, Any]:
     """Score ``data`` with a trained run.  The signal is the source with label 1 (0nbb), or
     ``signal_source`` when given (e.g. an excited-state 2nbb file in the paper's sec. VI study).
 
@@ -61,13 +83,18 @@ def evaluate_run(run_dir: str | Path, data: list[str], out_dir: str | Path | Non
 
     ``floors``: a Fisher linear discriminant and an XGBoost (:mod:`scintnet.evaluate.floors`) trained on the
     run's own training files (at most ``floor_train_events`` per class, same selection) are scored on the
-    same test events: ``per_source[NAME]["floors"]`` and, over all backgrounds, ``floors``."""
+    same test events: ``per_source[NAME]["floors"]`` and, over all backgrounds, ``floors``.
+
+    Every data file must come from the detector the run was trained on (same physics fingerprint), unless
+    ``force`` (a robustness study: a model applied to another detector on purpose).  The evaluation folder
+    is recorded in the run (``evaluations.json``), so later commands given the run folder find it."""
     from ..features.dataset import Selection, load_event_set
     from ..reco.pileup import DoublePulse, event_set_second_pulse
 
     run_dir = Path(run_dir)
     model, meta = load_trained(run_dir)
     rc = meta["run_config"]
+    check_data_detector(meta, data, force)
     rep = representation_for(model)
     e_lo, e_hi = (rc["e_min_MeV"], rc["e_max_MeV"]) if e_range_MeV is None else e_range_MeV
     sel = Selection(e_min_MeV=e_lo, e_max_MeV=e_hi, r_max_mm=rc["r_max_mm"] if r_max_mm is None else r_max_mm)
@@ -147,6 +174,7 @@ def evaluate_run(run_dir: str | Path, data: list[str], out_dir: str | Path | Non
 
         res["plots"] = evaluation_plots(scores, res, out)
     atomic_write_bytes(out / "evaluation.json", json.dumps(res, indent=2).encode())
+    record_evaluation(run_dir, out)
     return res
 
 

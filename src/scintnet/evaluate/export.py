@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..train.data import representation_for
-from ..train.harness import load_trained
+from ..train.harness import TrainError, load_trained
 
 
 def export_onnx(run_dir: str | Path, out: str | Path, data: list[str] | None = None, n_check: int = 256,
@@ -25,6 +25,9 @@ def export_onnx(run_dir: str | Path, out: str | Path, data: list[str] | None = N
     rc = meta["run_config"]
     rep = representation_for(model)
     files = list(data) if data else list(rc["signal"]) + list(rc["background"])
+    missing = [f for f in files if not Path(f).exists()]
+    if missing:  # runs of older versions stored the paths as given, relative to where they were trained
+        raise TrainError(f"training file {missing[0]} not found from {Path.cwd()}; pass --data FILE")
     sel = Selection(e_min_MeV=rc["e_min_MeV"], e_max_MeV=rc["e_max_MeV"], r_max_mm=rc["r_max_mm"])
     ev = load_event_set(files, selection=sel, max_events=n_check, seed=0, log=lambda m: None)
     idx = np.arange(min(n_check, len(ev)))

@@ -16,10 +16,12 @@ Checkpoints are loaded with ``weights_only=True`` (no unpickling of arbitrary ob
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
 import os
+import pickle
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -30,6 +32,7 @@ from torch import nn
 
 from .. import __version__
 from ..errors import ScintnetError
+from ..io.rundir import detector_fingerprint
 from ..metrics import auc, rejection_at_acceptance
 from ..models.registry import build_model, count_parameters
 from .config import RunConfig
@@ -65,10 +68,12 @@ def device_for(name: str | None = None) -> torch.device:
 
 
 def _resume_key(cfg: RunConfig) -> str:
-    # what must match to continue a run: everything but where and how fast it runs
+    # what must match to continue a run: everything but where and how fast it runs (paths compared absolute)
     d = cfg.to_dict()
     d.pop("threads", None)
     d.pop("num_workers", None)
+    for k in ("signal", "background"):
+        d[k] = [str(Path(p).resolve()) for p in d[k]]
     return json.dumps(d, sort_keys=True)
 
 
@@ -128,8 +133,10 @@ def _write_metrics(out: Path, history: list[dict[str, Any]]) -> None:
         atomic_write_bytes(out / "metrics.csv", buf.getvalue().encode())
 
 
-def check_training_files(signal: list[str], background: list[str]) -> None:
-    """Every file a valid, non-empty event file, none given twice, all of one detector (else TrainError)."""
+def check_training_files(signal: list[str], background: list[str]) -> dict[str, Any]:
+    """Every file a valid, non-empty event file, none given twice, all of one detector (else TrainError).
+
+    Returns the detector config (dict) of the files."""
     from ..io.store import EventFile
 
     seen: dict[str, str] = {}
@@ -148,9 +155,11 @@ def check_training_files(signal: list[str], background: list[str]) -> None:
             name = json.dumps({k: v for k, v in det.items() if k not in ("name", "description")}, sort_keys=True)
             if detector is None:
                 detector = (name, p)
+                first = det
             elif name != detector[0]:
                 raise TrainError(f"{p} and {detector[1]} were simulated with different detectors; train on "
                                  "files of one detector")
+    return first
 
 
 def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progress: bool = True,
@@ -176,8 +185,10 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
     if not cfg.signal or not cfg.background:
         raise TrainError("need at least one --signal and one --background event file")
     cfg.validate()
-    check_training_files(cfg.signal, cfg.background)  # before the run folder exists: nothing to clean up
-    out.mkdir(parents=True, exist_ok=True)
+    detector = check_training_files(cfg.signal, cfg.background)  # before the run folder exists
+    # absolute data paths: the stored run works from any folder (export, evaluate, floors)
+    cfg = dataclasses.replace(cfg, signal=[str(Path(p).resolve()) for p in cfg.signal],
+                              background=[str(Path(p).resolve()) for p in cfg.background])
     from .. import configure_runtime
 
     runtime = configure_runtime(cfg.threads)
@@ -190,6 +201,13 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
     model = build_model(cfg.model, cfg.preset)
     data = build_loaders(cfg, model)
     loaders = data["loaders"]
+    for split in ("train", "val"):
+        y = np.asarray(loaders[split].dataset.y)
+        if not ((y == 1).any() and (y == 0).any()):
+            raise TrainError(f"after the selection ({cfg.e_min_MeV}-{cfg.e_max_MeV} MeV, R < {cfg.r_max_mm} mm) the "
+                             f"{split} split holds {int((y == 1).sum())} signal and {int((y == 0).sum())} background "
+                             "events: both classes are needed; give files with more events")
+    out.mkdir(parents=True, exist_ok=True)  # only now: a run that cannot start leaves no folder
     norm = input_statistics(loaders["train"], model) if cfg.normalize_inputs else None
     if norm is not None:
         attach_input_norm(model, *norm)
@@ -200,7 +218,11 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
     history: list[dict[str, Any]] = []
     best_val, bad_epochs, start = math.inf, 0, 0
     if resume and ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location=device, weights_only=True)
+        try:
+            state = torch.load(ckpt_path, map_location=device, weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, OSError, EOFError) as exc:
+            raise TrainError(f"{ckpt_path}: cannot resume from this checkpoint (not a weights-only checkpoint "
+                             f"of scintnet: {type(exc).__name__})") from None
         try:
             stored = RunConfig.from_dict(json.loads(state["run_config"]))
         except (ValueError, TypeError):  # written by a version with other fields
@@ -283,6 +305,10 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
                 stopped = "chunk"  # the next epoch would not fit: --resume continues here
                 log(f"chunk of {chunk_seconds:.0f} s done after epoch {epoch}; continue with --resume")
                 break
+    no_best = history and not (out / "model.pt").exists()
+    if no_best:  # the selection metric was never finite (a diverged training): keep the last weights, say so
+        atomic_torch_save(model.state_dict(), out / "model.pt")
+        log(f"warning: no epoch had a finite {cfg.select_on}; model.pt holds the last epoch's weights")
     if history:
         try:
             plot_training_curves(history, out / "training_curves.png", title=f"{cfg.model} ({cfg.preset})")
@@ -297,7 +323,10 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
         "n_test": data["n"]["test"], "epochs_done": len(history), "stopped": stopped,
         "selected_on": cfg.select_on, "best_selection_metric": best_val, "train_seconds": trained_s, "wall_seconds_this_call": time.perf_counter() - t_start,
         "data_files": {"signal": cfg.signal, "background": cfg.background},
+        "detector": {"name": detector.get("name"), "fingerprint": detector_fingerprint(detector)},
     }
+    if no_best:
+        summary["warning"] = f"no epoch had a finite {cfg.select_on}; model.pt holds the last epoch's weights"
     if history:
         key = (lambda h: h["val_loss"]) if cfg.select_on == "val_loss" else (lambda h: -h["val_auc"])
         best = min(history, key=key)
@@ -342,17 +371,33 @@ def load_trained(run_dir: str | Path, device: torch.device | None = None) -> tup
     meta_p = run_dir / "run.json"
     if not meta_p.exists() or not (run_dir / "model.pt").exists():
         raise TrainError(f"{run_dir}: not a finished training run (run.json/model.pt missing)")
-    meta = json.loads(meta_p.read_text())
-    rc = meta["run_config"]
     from ..models.registry import MODELS
 
-    cls, _ = MODELS[rc["model"]]
-    cfg_cls = type(build_model(rc["model"], rc["preset"]).cfg)
-    mc = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["model_config"].items()}
-    model = cls(cfg_cls(**mc))
-    state = torch.load(run_dir / "model.pt", map_location=device or "cpu", weights_only=True)
+    try:
+        meta = json.loads(meta_p.read_text())
+        rc = meta["run_config"]
+        cls, _ = MODELS[rc["model"]]
+        cfg_cls = type(build_model(rc["model"], rc["preset"]).cfg)
+        mc = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["model_config"].items()}
+        model = cls(cfg_cls(**mc))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise TrainError(f"{meta_p}: not a valid run description ({type(exc).__name__}: "
+                         f"{' '.join(str(exc).split())[:200]})") from None
+    try:
+        state = torch.load(run_dir / "model.pt", map_location=device or "cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise TrainError(f"{run_dir / 'model.pt'}: not a weights-only checkpoint; refused (loading it could "
+                         "run code)") from None
+    except (RuntimeError, OSError, EOFError) as exc:
+        raise TrainError(f"{run_dir / 'model.pt'}: unreadable checkpoint ({' '.join(str(exc).split())[:200]})") from None
+    if not isinstance(state, dict):
+        raise TrainError(f"{run_dir / 'model.pt'}: not a state dict")
     if "input_shift" in state:  # trained with input standardisation: the buffers come with the weights
         attach_input_norm(model)
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise TrainError(f"{run_dir / 'model.pt'}: weights do not fit the model in run.json "
+                         f"({' '.join(str(exc).split())[:200]})") from None
     model.eval()
     return model, meta

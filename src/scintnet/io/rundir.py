@@ -1,0 +1,101 @@
+"""The run folder of a training and its evaluations: file names and where an evaluation is found.
+
+A training run folder holds ``run.json`` (config, data files as absolute paths, the training detector,
+summary), ``model.pt`` (best weights), ``checkpoint.pt`` (resume state) and, by default, the evaluation
+folder ``eval/`` (``scores.h5``, ``evaluation.json``, plots).  ``evaluate --out ELSEWHERE`` records
+``ELSEWHERE`` in the run's ``evaluations.json``, so that ``sensitivity``, ``fit --scores`` and ``report``
+given the run folder find it (:func:`find_evaluation`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import ScintnetError
+
+RUN_JSON = "run.json"
+MODEL = "model.pt"
+CHECKPOINT = "checkpoint.pt"
+EVAL_DIR = "eval"
+SCORES = "scores.h5"
+EVALUATION = "evaluation.json"
+EVALUATIONS = "evaluations.json"
+
+
+class RunDirError(ScintnetError):
+    """A run or evaluation folder that is missing what a command needs (the message says what to run)."""
+
+
+def write_json_atomic(path: str | Path, obj: Any) -> Path:
+    """Write ``obj`` as JSON to ``path`` under a temporary name, then rename (never a half-written file)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=2))
+    os.replace(tmp, path)
+    return path
+
+
+def detector_fingerprint(detector: dict[str, Any]) -> str:
+    """SHA-256 of a detector config without its name and description: equal physics, equal fingerprint."""
+    d = {k: v for k, v in detector.items() if k not in ("name", "description")}
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
+
+
+def record_evaluation(run_dir: str | Path, eval_dir: str | Path) -> None:
+    """Add ``eval_dir`` (absolute) to ``run_dir/evaluations.json``, newest last."""
+    run_dir, eval_dir = Path(run_dir), Path(eval_dir).resolve()
+    if not run_dir.is_dir():
+        return
+    p = run_dir / EVALUATIONS
+    try:
+        items = json.loads(p.read_text()) if p.exists() else []
+        if not isinstance(items, list):
+            items = []
+    except (OSError, ValueError):
+        items = []
+    items = [i for i in items if isinstance(i, dict) and i.get("path") != str(eval_dir)]
+    items.append({"path": str(eval_dir), "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    write_json_atomic(p, items)
+
+
+def find_evaluation(path: str | Path) -> Path:
+    """The evaluation folder for ``path``: a ``scores.h5`` / ``evaluation.json`` file, an evaluation
+    folder, or a run folder (its ``eval/``, else the newest evaluation recorded in ``evaluations.json``)."""
+    p = Path(path)
+    if p.is_file():
+        return p.parent
+    if not p.exists():
+        raise RunDirError(f"{p}: no such run or evaluation folder")
+    if (p / SCORES).exists():
+        return p
+    if (p / EVAL_DIR / SCORES).exists():
+        return p / EVAL_DIR
+    rec = p / EVALUATIONS
+    if rec.exists():
+        try:
+            items = json.loads(rec.read_text())
+        except (OSError, ValueError):
+            items = []
+        for it in reversed(items if isinstance(items, list) else []):
+            q = Path(it.get("path", "")) if isinstance(it, dict) else None
+            if q is not None and (q / SCORES).exists():
+                return q
+        raise RunDirError(f"{p}: the evaluations recorded in {EVALUATIONS} are gone; rerun `scintnet evaluate`")
+    hint = "run `scintnet evaluate` first" if (p / RUN_JSON).exists() else "not a run or evaluation folder"
+    raise RunDirError(f"{p}: no evaluation found ({SCORES} in {p}/{EVAL_DIR} or a recorded --out); {hint}, "
+                      "or pass the evaluation folder")
+
+
+def scores_file(path: str | Path) -> Path:
+    """``scores.h5`` of :func:`find_evaluation` (``path`` may also be the file itself)."""
+    p = Path(path)
+    if p.suffix == ".h5":
+        if not p.exists():
+            raise RunDirError(f"scores file {p} not found (run `scintnet evaluate` first)")
+        return p
+    return find_evaluation(p) / SCORES
