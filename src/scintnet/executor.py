@@ -74,3 +74,92 @@ def get_executor(workers: int = 1, engine: str = "local") -> Executor:
     if engine != "local":
         raise ValueError(f"unknown executor engine {engine!r} (available: local)")
     return LocalExecutor(workers)
+
+
+# ----------------------------------------------------------------------------- progress of long work
+
+import os as _os
+import sys as _sys
+import time as _time
+
+
+def _fmt_s(s: float) -> str:
+    s = int(max(s, 0))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+class LogProgress:
+    """Progress as periodic one-line messages (for logs: stderr not a terminal).
+
+    The same small API as a tqdm bar (``update``, ``set_postfix``, iteration, context manager): one line
+    ``[progress] DESC: N/TOTAL UNIT (P %), R UNIT/s, ETA T`` at most every ``interval_s`` seconds (default
+    30, env ``SCINTNET_PROGRESS_S``), and a last line when it ends.
+    """
+
+    def __init__(self, iterable=None, total: int | None = None, desc: str = "", unit: str = "it",
+                 interval_s: float | None = None, stream=None, **_: object):
+        self.iterable = iterable
+        if total is None and iterable is not None and hasattr(iterable, "__len__"):
+            total = len(iterable)
+        self.total, self.desc, self.unit, self.n = total, desc, unit, 0
+        self.interval_s = float(_os.environ.get("SCINTNET_PROGRESS_S", 30)) if interval_s is None else interval_s
+        self.stream = stream or _sys.stderr
+        self.t0 = self._last = _time.monotonic()
+        self.postfix = ""
+        self._last_n = 0
+
+    def _line(self) -> str:
+        dt = max(_time.monotonic() - self.t0, 1e-9)
+        rate = self.n / dt
+        s = f"[progress] {self.desc}: {self.n}"
+        if self.total:
+            s += f"/{self.total} {self.unit} ({100 * self.n / self.total:.0f} %)"
+            eta = (self.total - self.n) / rate if rate > 0 else float("inf")
+            s += f", {rate:.3g} {self.unit}/s, ETA {_fmt_s(eta) if eta < 1e7 else '?'}"
+        else:
+            s += f" {self.unit}, {rate:.3g} {self.unit}/s, {_fmt_s(dt)} elapsed"
+        return s + (f", {self.postfix}" if self.postfix else "")
+
+    def _emit(self) -> None:
+        print(self._line(), file=self.stream, flush=True)
+        self._last, self._last_n = _time.monotonic(), self.n
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        if _time.monotonic() - self._last >= self.interval_s:
+            self._emit()
+
+    def set_postfix(self, **kw: object) -> None:
+        self.postfix = ", ".join(f"{k}={v}" for k, v in kw.items())
+
+    def __iter__(self):
+        for x in self.iterable:
+            yield x
+            self.update(1)
+
+    def close(self) -> None:
+        if self.n != self._last_n and _time.monotonic() - self.t0 >= self.interval_s:
+            self._emit()  # the final state, only for work long enough to have reported
+
+    def __enter__(self) -> "LogProgress":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Silent(LogProgress):
+    def _emit(self) -> None:
+        pass
+
+
+def progress_bar(iterable=None, total: int | None = None, desc: str = "", unit: str = "it",
+                 enabled: bool = True, leave: bool = True):
+    """A tqdm bar on a terminal, :class:`LogProgress` lines when stderr is a file or pipe, nothing if not enabled."""
+    if not enabled:
+        return _Silent(iterable, total=total, desc=desc, unit=unit)
+    if _sys.stderr.isatty():
+        from tqdm import tqdm
+
+        return tqdm(iterable, total=total, desc=desc, unit=unit, leave=leave)
+    return LogProgress(iterable, total=total, desc=desc, unit=unit)

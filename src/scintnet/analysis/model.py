@@ -22,7 +22,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from scipy.special import ndtr
@@ -350,12 +350,14 @@ def _decays(c: ComponentSpec, cfg: AnalysisConfig, n136: float, pdf_full: np.nda
 
 def build_model(cfg: AnalysisConfig, detector_cfg=None, data: np.ndarray | str = "asimov",
                 signal_decays: float | None = None, cache_dir: Path | None = None,
-                score_pdfs: dict[str, np.ndarray] | None = None) -> tuple[BinnedLikelihood, ModelInfo]:
+                score_pdfs: dict[str, np.ndarray] | None = None,
+                log: Callable[[str], None] | None = None) -> tuple[BinnedLikelihood, ModelInfo]:
     """Templates + likelihood for a configuration.
 
     ``data``: a histogram of shape ``cfg.shape`` (+ score axis), ``"asimov"`` (nominal
     expectation) or ``"toy:SEED"``.  ``score_pdfs`` adds a classifier-score axis: per
     component the probability of each score bin (every enabled component needs one).
+    ``log``: one line per component while the templates are built (seconds each on first use, then cached).
     """
     if detector_cfg is None:
         from ..detector.config import load_config
@@ -367,7 +369,9 @@ def build_model(cfg: AnalysisConfig, detector_cfg=None, data: np.ndarray | str =
     comps: list[Component] = []
     info = ModelInfo(cfg, {}, {}, {}, n136, cfg.xe_mass_kg * cfg.enrichment * cfg.livetime_yr)
     rad_cache: dict[str, np.ndarray] = {}
-    for c in cfg.active:
+    for k, c in enumerate(cfg.active):
+        if log:
+            log(f"templates {k + 1}/{len(cfg.active)}: {c.name} ({', '.join(c.source)})")
         per = max(cfg.n_template_events // len(c.source), 1000)
         # film sources deposit less energy (gammas escape outward); LS-uniform ones behave like XeLS here
         vtx = "film" if c.vertex == "film" else "xels"

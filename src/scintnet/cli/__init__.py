@@ -73,7 +73,7 @@ def simulate(
     as_json: bool = typer.Option(False, "--json", help="print a JSON summary"),
 ) -> None:
     """Simulate events into an HDF5 event file (resumable: re-run the same command after a kill)."""
-    from tqdm import tqdm
+    from ..executor import progress_bar
 
     from ..physics.sources import get_source
     from ..physics.vertex import parse_vertex
@@ -95,7 +95,7 @@ def simulate(
     import time
 
     t = time.perf_counter()
-    with tqdm(total=events, unit="ev", desc=f"{source}", disable=as_json or None) as bar:
+    with progress_bar(total=events, unit="ev", desc=f"{source}", enabled=not as_json) as bar:
         try:
             res = run_simulation(sim, out_path, workers, progress=bar.update, overwrite=overwrite)
         except ValueError as exc:

@@ -10,7 +10,7 @@ import typer
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     """Add this stage's commands to the main app (and benchmarks to ``scintnet bench``)."""
-    from ._common import _fail, _print_json, out
+    from ._common import _fail, _print_json, err, out
 
     @app.command("sensitivity")
     def sensitivity_cmd(
@@ -161,7 +161,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                     d = np.load(p, allow_pickle=False)  # a pickled array could run code
                 except (ValueError, OSError, EOFError) as exc:
                     _fail(f"--data {p}: not a .npy histogram ({' '.join(str(exc).split())[:150]})")
-            lik, info = build_model(acfg, data=d, signal_decays=signal, score_pdfs=pdfs)
+            lik, info = build_model(acfg, data=d, signal_decays=signal, score_pdfs=pdfs,
+                                    log=None if as_json else (lambda m: err.print(f"[dim]{m}[/dim]", highlight=False)))
             lik.minimizer = minimizer
             pr = lm.Profiler(lik)
             ul = pr.upper_limit()

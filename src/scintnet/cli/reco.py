@@ -23,7 +23,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """Add reconstructed vertex, energy, T0 and a valid flag per event (resumable: re-run after a kill)."""
-        from tqdm import tqdm
+        from ..executor import progress_bar
 
         from ..detector.config import ConfigError
         from ..detector.pmts import build_pmt_array
@@ -43,7 +43,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                 n = f.n_events
             cal = load_or_make_calibration(cfg, force=recalibrate, workers=workers, log=log)
             rec = Reconstructor(cfg, build_pmt_array(cfg), cal)
-            with tqdm(total=n, unit="ev", desc="reco", disable=as_json or None) as bar:
+            with progress_bar(total=n, unit="ev", desc="reco", enabled=not as_json) as bar:
                 res = reco_file(in_path, out_path, rec, chunk_events, log=log, progress=bar.update,
                                 overwrite=overwrite)
         except (EventFileError, ConfigError, ValueError, OSError) as exc:

@@ -132,7 +132,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                 res = evaluate_bootstrap(run, boots, data, out, r_max_mm, double_pulse_loss or None, force=force)
             else:
                 res = evaluate_run(run, data, out, r_max_mm=r_max_mm, signal_source=signal_source,
-                                   double_pulse_loss=double_pulse_loss or None, force=force)
+                                   double_pulse_loss=double_pulse_loss or None, force=force,
+                                   log=None if as_json else (lambda m: typer.echo(m, err=True)))
         except (TrainError, EventFileError, ValueError) as exc:
             _fail(str(exc))
         if as_json:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import h5py
 import numpy as np
@@ -32,12 +32,18 @@ def source_label(path: str | Path) -> str:
     return run["source"] if v == "xels" else f"{run['source']}_{v}"
 
 
-def score_events(model: torch.nn.Module, rep, events, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray | None]:
-    """Sigmoid scores of all events of an EventSet, and KamNet's attention S(t) if available."""
+def score_events(model: torch.nn.Module, rep, events, batch_size: int = 256, progress: bool = False,
+                 desc: str = "scoring") -> tuple[np.ndarray, np.ndarray | None]:
+    """Sigmoid scores of all events of an EventSet, and KamNet's attention S(t) if available.
+
+    ``progress``: a bar on a terminal, a line every 30 s in a log."""
+    from ..executor import progress_bar
+
     model.eval()
     scores, atts = [], []
+    starts = range(0, len(events), batch_size)
     with torch.no_grad():
-        for s in range(0, len(events), batch_size):
+        for s in progress_bar(starts, desc=desc, unit="batch", enabled=progress, leave=False):
             idx = np.arange(s, min(s + batch_size, len(events)))
             x = rep(events, idx)
             logit = model(*x.values()) if len(x) > 1 else model(x["x"])
@@ -72,7 +78,8 @@ def check_data_detector(meta: dict[str, Any], data: list[str], force: bool = Fal
 def evaluate_run(run_dir: str | Path, data: list[str], out_dir: str | Path | None = None, n_boot: int = 200,
                  r_max_mm: float | None = None, plots: bool = True, signal_source: str | None = None,
                  e_range_MeV: tuple[float, float] | None = None, double_pulse_loss: float | None = 0.01,
-                 floors: bool = True, floor_train_events: int = 20000, force: bool = False) -> dict[str, Any]:
+                 floors: bool = True, floor_train_events: int = 20000, force: bool = False,
+                 log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Score ``data`` with a trained run.  The signal is the source with label 1 (0nbb), or
     ``signal_source`` when given (e.g. an excited-state 2nbb file in the paper's sec. VI study).
 
@@ -100,11 +107,13 @@ def evaluate_run(run_dir: str | Path, data: list[str], out_dir: str | Path | Non
     sel = Selection(e_min_MeV=e_lo, e_max_MeV=e_hi, r_max_mm=rc["r_max_mm"] if r_max_mm is None else r_max_mm)
     per: dict[str, dict[str, Any]] = {}
     events: dict[str, list] = {}
+    say = log or (lambda m: None)
     for path in data:
         name = source_label(path)
         ev = load_event_set([path], selection=sel, seed=0)
         events.setdefault(name, []).append(ev)
-        sc, att = score_events(model, rep, ev)
+        say(f"scoring {len(ev)} events of {path} ({name})")
+        sc, att = score_events(model, rep, ev, progress=log is not None, desc=f"scoring {name}")
         d = per.setdefault(name, {"score": [], "att": [], "energy": [], "radius": [], "label": [], "pulse": []})
         d["score"].append(sc)
         d["pulse"].append(event_set_second_pulse(ev, DoublePulse()))
@@ -165,6 +174,7 @@ def evaluate_run(run_dir: str | Path, data: list[str], out_dir: str | Path | Non
         # on the network's own information: the time spectrum alone for a time-spectrum model (LSTM),
         # the time spectrum and the map's moments for the map and hit models
         feats = "time" if getattr(model, "input_kind", None) == "time_spectrum" else "time+moments"
+        say(f"floors: Fisher linear discriminant and XGBoost on {feats} of the run's training files")
         res.update(_floors(rc, sel, events, signal_name, table, floor_train_events, feats))
     out = Path(out_dir) if out_dir else run_dir / "eval"
     out.mkdir(parents=True, exist_ok=True)

@@ -32,6 +32,7 @@ from torch import nn
 
 from .. import __version__
 from ..errors import ScintnetError
+from ..executor import progress_bar
 from ..io.rundir import detector_fingerprint
 from ..metrics import auc, rejection_at_acceptance
 from ..models.registry import build_model, count_parameters
@@ -244,7 +245,6 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
     t_start = time.perf_counter()
     trained_s = sum(h["epoch_seconds"] for h in history)
     stopped = "epochs"
-    from tqdm import tqdm
 
     for epoch in range(start, cfg.epochs):
         torch.manual_seed(cfg.seed * 100_003 + epoch)
@@ -252,8 +252,8 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
         model.train()
         t0 = time.perf_counter()
         tot, n = 0.0, 0
-        bar = tqdm(loaders["train"], desc=f"epoch {epoch}", unit="batch", leave=False,
-                   disable=None if progress else True)  # None: no bar when not on a terminal
+        # a bar on a terminal, a line every 30 s in a log (a first epoch is minutes long)
+        bar = progress_bar(loaders["train"], desc=f"epoch {epoch}", unit="batch", leave=False, enabled=progress)
         for inputs, y in bar:
             x = {k: v.to(device) for k, v in inputs.items()}
             y = y.to(device)
