@@ -106,5 +106,5 @@ def test_bad_input_errors(tmp_path):
         run_stream(load_stream_config(), 0.0, 1, tmp_path / "x.h5")
     bad = tmp_path / "bad.h5"
     bad.write_bytes(b"not hdf5")
-    with pytest.raises(StreamConfigError, match="cannot read"):
+    with pytest.raises(StreamConfigError, match="not an HDF5 file"):
         read_stream(bad)

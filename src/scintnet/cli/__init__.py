@@ -187,6 +187,41 @@ def validate_sim_cmd(
         out.print(f"plot: {f}", highlight=False)
 
 
+@app.command("validate-inputs")
+def validate_inputs_cmd(
+    work: Path = typer.Option(Path("out/fuzz"), "--work", help="folder for the valid inputs that get damaged"),
+    event_cases: int = typer.Option(200, "--event-cases", min=0, help="damaged copies of an event file"),
+    stream_cases: int = typer.Option(100, "--stream-cases", min=0, help="damaged copies of a stream file"),
+    run_cases: int = typer.Option(100, "--run-cases", min=0, help="damaged copies of a run folder"),
+    seed: int = typer.Option(1, "--seed"),
+    timeout_s: float = typer.Option(30.0, "--timeout-s", min=1.0, help="time limit of one case"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Byte-mutation fuzz of the readers: each damaged file must give a clean error or a result, no hang."""
+    from ..validate.fuzz import fuzz_all
+
+    if not work.parent.is_dir():
+        _fail(f"{work}: the folder {work.parent} does not exist (create it first)")
+    res = fuzz_all(work, event_cases, stream_cases, run_cases, seed, timeout_s,
+                   log=None if as_json else (lambda m: err.print(f"[dim]{m}[/dim]", highlight=False)))
+    if as_json:
+        _print_json(res)
+    else:
+        t = Table(title="validate-inputs (byte-mutation fuzz)")
+        for c in ("target", "cases", "clean", "accepted", "internal", "hang", "seconds"):
+            t.add_column(c, justify="right" if c != "target" else "left")
+        for name, r in res.items():
+            t.add_row(name, *(f"{r[c]:.0f}" if c == "seconds" else str(r[c])
+                              for c in ("cases", "clean", "accepted", "internal", "hang", "seconds") if c in r),
+                      *([] if "seconds" in r else [""]))
+        out.print(t)
+        for name, r in res.items():
+            for e in r.get("examples", []):
+                out.print(f"{name}: {e}", highlight=False)
+    if res["total"]["internal"] or res["total"]["hang"]:
+        raise typer.Exit(1)
+
+
 @bench_app.command("sim")
 def bench_sim_cmd(
     preset: str = PresetOpt, config: Optional[Path] = ConfigOpt, overrides: Optional[list[str]] = SetOpt,

@@ -35,7 +35,16 @@ from .events import EventChunk
 
 FORMAT = "scintnet-events"
 SCHEMA_VERSION = 1
-_COMP = dict(compression="gzip", compression_opts=1, shuffle=True)
+# Every chunk carries a Fletcher-32 checksum and the file format is HDF5 1.10 (checksummed object headers and
+# superblock): a damaged file is an error on read, never silently different numbers (a byte-mutation fuzz
+# accepted damaged metadata and data without them).  Cost: < 2 % of the write time (benchmarks).
+_COMP = dict(compression="gzip", compression_opts=1, shuffle=True, fletcher32=True)
+LIBVER = ("v110", "latest")
+
+
+def create_h5(path: str | Path) -> h5py.File:
+    """A new HDF5 file for writing in the checksummed format (use on a temporary path, see ``atomic_path``)."""
+    return h5py.File(path, "w", libver=LIBVER)
 
 # (group, name, field in EventChunk, dtype, trailing shape)
 _PER_HIT = [("hits", "pmt", "hit_pmt", np.int16, ()), ("hits", "time_ns", "hit_time_ns", np.float32, ()),
@@ -130,15 +139,15 @@ def write_header(h5: h5py.File, run: dict[str, Any], detector_json: str, preset:
     h5.attrs["n_events"] = 0
     h5.attrs["complete"] = False
     g = h5.create_group("pmts")
-    g.create_dataset("pos_mm", data=np.asarray(pmt_pos_mm, np.float32))
-    g.create_dataset("type_index", data=np.asarray(pmt_type, np.int16))
+    g.create_dataset("pos_mm", data=np.asarray(pmt_pos_mm, np.float32), chunks=True, fletcher32=True)
+    g.create_dataset("type_index", data=np.asarray(pmt_type, np.int16), chunks=True, fletcher32=True)
 
 
 def write_events(path: str | Path, chunks: list[EventChunk] | Iterator[EventChunk], run: dict[str, Any],
                  detector_json: str, preset: str, pmt_pos_mm: np.ndarray, pmt_type: np.ndarray) -> int:
     """Write chunks to ``path`` atomically; returns the number of events written."""
     with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as h5:
+        with create_h5(tmp) as h5:
             write_header(h5, run, detector_json, preset, pmt_pos_mm, pmt_type)
             w = EventWriter(h5)
             for c in chunks:
@@ -384,6 +393,13 @@ class EventFile:
         stop = self.n_events if stop is None else min(stop, self.n_events)
         if not 0 <= start <= stop:
             raise IndexError(f"bad event range {start}:{stop}")
+        try:
+            return self._read(start, stop, truth_detail, check_values)
+        except (OSError, ValueError, IndexError) as exc:  # a damaged chunk: checksum or decompression failure
+            raise EventFileError(f"{self.path}: cannot read events {start}:{stop} (damaged file: "
+                                 f"{_one_line(exc)})") from None
+
+    def _read(self, start: int, stop: int, truth_detail: bool, check_values: bool) -> EventChunk:
         kw: dict[str, Any] = {}
         for group, name, attr, _, _ in _PER_EVENT:
             kw[attr] = self.h5[group][name][start:stop]

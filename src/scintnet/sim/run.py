@@ -17,7 +17,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
-import h5py
 import numpy as np
 
 from .. import __version__
@@ -26,7 +25,7 @@ from ..detector.pmts import PMTArray, build_pmt_array
 from ..executor import get_executor
 from ..io.events import EventChunk, concat_offsets, ragged_offsets
 from ..io.outputs import check_output, clean_stale_in, output_lock
-from ..io.store import EventFile, EventFileError, EventWriter, atomic_path, write_events, write_header
+from ..io.store import EventFile, EventFileError, EventWriter, atomic_path, create_h5, write_events, write_header
 from ..optics.response import simulate_hits
 from ..physics.sources import get_source
 from ..physics.vertex import parse_vertex, sample_vertices
@@ -175,7 +174,7 @@ def _run_simulation(sim: SimConfig, out: Path, workers: int, progress: Callable[
     _, pmts = _detector(sim.detector_json)
     n_total = 0
     with atomic_path(out) as tmp:
-        with h5py.File(tmp, "w") as h5:
+        with create_h5(tmp) as h5:
             write_header(h5, sim.run_dict() | {"scintnet_version": __version__}, sim.detector_json, sim.preset,
                          pmts.pos_mm, pmts.type_index)
             w = EventWriter(h5, chunk_hint=sim.chunk_size)

@@ -36,7 +36,7 @@ import numpy as np
 from .. import __version__
 from ..config import ConfigError, apply_overrides, build, list_presets, preset_text, read_toml
 from ..executor import get_executor
-from ..io.store import atomic_path
+from ..io.store import atomic_path, create_h5
 
 FORMAT = "scintnet-stream"
 DAY_S = 86400.0
@@ -671,8 +671,9 @@ class StreamRun:
 
 def _write_group(h5: h5py.Group, d: dict[str, np.ndarray]) -> None:
     for k, v in d.items():
+        # chunked with a Fletcher-32 checksum (a damaged file is an error, see io.store), compressed when large
         kw = dict(compression="gzip", compression_opts=1, shuffle=True) if v.size > 1000 else {}
-        h5.create_dataset(k, data=v, **kw)
+        h5.create_dataset(k, data=v, chunks=True if v.size else None, fletcher32=bool(v.size), **kw)
 
 
 def _chunk_task(args: tuple[StreamRun, int, str]) -> int:
@@ -681,7 +682,7 @@ def _chunk_task(args: tuple[StreamRun, int, str]) -> int:
     res = generate_chunk(run.cfg, run.seed, i, t0, t1)
     path = Path(workdir) / f"chunk_{i:06d}.h5"
     with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as h5:
+        with create_h5(tmp) as h5:
             _write_group(h5.create_group("events"), res["events"])
             _write_group(h5.create_group("muons"), res["muons"])
             h5.attrs["meta"] = json.dumps(run.meta() | {"chunk": i}, sort_keys=True)
@@ -779,7 +780,7 @@ def merge_chunks(run: StreamRun, workdir: Path, out: Path) -> dict[str, Any]:
               "shower_s_mm", "shower_E_MeV"):
         M[k] = M[k].astype(np.float32)
     with atomic_path(out) as tmp:
-        with h5py.File(tmp, "w") as h5:
+        with create_h5(tmp) as h5:
             _write_group(h5.create_group("events"), E)
             _write_group(h5.create_group("muons"), M)
             h5.attrs.update(format=FORMAT, scintnet_version=__version__, days=run.days, seed=run.seed,
@@ -807,15 +808,62 @@ class Stream:
         return np.isin(self.events["type"], [EVENT_TYPES[n] for n in names])
 
 
+def _check_table(tab: dict[str, np.ndarray], name: str, path: str | Path) -> None:
+    # one row per entry, except the ragged shower list of the muons (shower_offsets[n + 1], shower_*[m])
+    lengths = {k: len(v) for k, v in tab.items() if not k.startswith("shower_")}
+    if len(set(lengths.values())) > 1:
+        raise StreamConfigError(f"{path}: the {name} columns have different lengths {lengths} (corrupt file)")
+    if "shower_offsets" in tab:
+        o = tab["shower_offsets"]
+        n = next(iter(lengths.values()), 0)
+        ragged = {k: len(v) for k, v in tab.items() if k.startswith("shower_") and k != "shower_offsets"}
+        if (len(o) != n + 1 or o[0] != 0 or np.any(np.diff(o) < 0)
+                or any(m != int(o[-1]) for m in ragged.values())):
+            raise StreamConfigError(f"{path}: {name}/shower_offsets do not match the shower lists (corrupt file)")
+    for k, v in tab.items():
+        if v.dtype.kind == "f" and not np.isfinite(v).all():
+            raise StreamConfigError(f"{path}: non-finite values in {name}/{k} (corrupt file)")
+    t = tab.get("t_s")
+    if t is not None and t.size > 1 and np.any(np.diff(t) < 0):
+        raise StreamConfigError(f"{path}: {name}/t_s is not time-ordered (corrupt file)")
+
+
 def read_stream(path: str | Path) -> Stream:
-    """Read a stream file (one-line error for anything that is not one)."""
+    """Read a stream file (one-line error for anything that is not one).
+
+    Checked: the HDF5 structure (a time-limited probe), the format attribute, both tables with equal column
+    lengths, finite values and time order, the stored config and the stream length."""
+    from ..io.store import EventFileError, probe_hdf5
+
+    p = Path(path)
+    if not p.is_file():
+        raise StreamConfigError(f"{path}: no such stream file" if not p.exists() else f"{path} is not a file")
     try:
-        with h5py.File(path, "r") as h5:
+        if not h5py.is_hdf5(p):
+            raise StreamConfigError(f"{path} is not an HDF5 file (stream files are HDF5)")
+        probe_hdf5(p)
+        with h5py.File(p, "r") as h5:
             if h5.attrs.get("format") != FORMAT:
                 raise StreamConfigError(f"{path} is not a scintnet stream file (format attribute missing)")
-            ev = {k: h5["events"][k][()] for k in h5["events"]}
-            mu = {k: h5["muons"][k][()] for k in h5["muons"]}
-            cfg = stream_config_from_dict(json.loads(h5.attrs["config"]))
-            return Stream(ev, mu, float(h5.attrs["days"]), cfg, {k: h5.attrs[k] for k in h5.attrs})
-    except OSError as exc:
+            for g in ("events", "muons"):
+                if not isinstance(h5.get(g), h5py.Group):
+                    raise StreamConfigError(f"{path}: missing group {g!r} (not a complete stream file)")
+            ev = {k: np.asarray(h5["events"][k][()]) for k in h5["events"]}
+            mu = {k: np.asarray(h5["muons"][k][()]) for k in h5["muons"]}
+            for need in ("t_s", "E_MeV", "type"):
+                if need not in ev:
+                    raise StreamConfigError(f"{path}: events/{need} missing")
+            _check_table(ev, "events", path)
+            _check_table(mu, "muons", path)
+            raw = h5.attrs["config"]
+            cfg = stream_config_from_dict(json.loads(raw if isinstance(raw, str) else raw.decode()))
+            days = float(h5.attrs["days"])
+            if not 0 < days < 1e7:
+                raise StreamConfigError(f"{path}: bad stream length {days} days")
+            return Stream(ev, mu, days, cfg, {k: h5.attrs[k] for k in h5.attrs})
+    except EventFileError as exc:
+        raise StreamConfigError(str(exc)) from None
+    except (OSError, KeyError, ValueError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+        if isinstance(exc, StreamConfigError):
+            raise
         raise StreamConfigError(f"cannot read stream file {path}: {' '.join(str(exc).split())[:200]}") from None

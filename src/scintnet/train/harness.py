@@ -134,6 +134,12 @@ def _write_metrics(out: Path, history: list[dict[str, Any]]) -> None:
         atomic_write_bytes(out / "metrics.csv", buf.getvalue().encode())
 
 
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def check_training_files(signal: list[str], background: list[str]) -> dict[str, Any]:
     """Every file a valid, non-empty event file, none given twice, all of one detector (else TrainError).
 
@@ -221,7 +227,7 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
     if resume and ckpt_path.exists():
         try:
             state = torch.load(ckpt_path, map_location=device, weights_only=True)
-        except (pickle.UnpicklingError, RuntimeError, OSError, EOFError) as exc:
+        except Exception as exc:  # noqa: BLE001 - weights-only: any failure is a bad file
             raise TrainError(f"{ckpt_path}: cannot resume from this checkpoint (not a weights-only checkpoint "
                              f"of scintnet: {type(exc).__name__})") from None
         try:
@@ -325,6 +331,7 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
         "data_files": {"signal": cfg.signal, "background": cfg.background},
         "detector": {"name": detector.get("name"), "fingerprint": detector_fingerprint(detector)},
     }
+    summary["model_sha256"] = _sha256(out / "model.pt")  # load_trained checks it: a damaged model is an error
     if no_best:
         summary["warning"] = f"no epoch had a finite {cfg.select_on}; model.pt holds the last epoch's weights"
     if history:
@@ -380,16 +387,20 @@ def load_trained(run_dir: str | Path, device: torch.device | None = None) -> tup
         cfg_cls = type(build_model(rc["model"], rc["preset"]).cfg)
         mc = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["model_config"].items()}
         model = cls(cfg_cls(**mc))
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
         raise TrainError(f"{meta_p}: not a valid run description ({type(exc).__name__}: "
                          f"{' '.join(str(exc).split())[:200]})") from None
+    want = meta.get("model_sha256")
+    if isinstance(want, str) and _sha256(run_dir / "model.pt") != want:
+        raise TrainError(f"{run_dir / 'model.pt'} does not match the checksum in run.json (damaged or replaced)")
     try:
         state = torch.load(run_dir / "model.pt", map_location=device or "cpu", weights_only=True)
     except pickle.UnpicklingError:
         raise TrainError(f"{run_dir / 'model.pt'}: not a weights-only checkpoint; refused (loading it could "
                          "run code)") from None
-    except (RuntimeError, OSError, EOFError) as exc:
-        raise TrainError(f"{run_dir / 'model.pt'}: unreadable checkpoint ({' '.join(str(exc).split())[:200]})") from None
+    except Exception as exc:  # noqa: BLE001 - the weights-only loader runs no code: any failure is a bad file
+        raise TrainError(f"{run_dir / 'model.pt'}: unreadable checkpoint ({type(exc).__name__}: "
+                         f"{' '.join(str(exc).split())[:200]})") from None
     if not isinstance(state, dict):
         raise TrainError(f"{run_dir / 'model.pt'}: not a state dict")
     if "input_shift" in state:  # trained with input standardisation: the buffers come with the weights
