@@ -90,3 +90,53 @@ def stage_profile(cfg: DetectorConfig, source: str = "Xe136_0vbb", n: int = 2000
         t3 = time.perf_counter()
         out = {"generate_s": t1 - t0, "transport_s": t2 - t1, "optics_s": t3 - t2, "n_events": n}
     return out
+
+
+def bench_io(path: str, repeats: int = 3) -> dict[str, Any]:
+    """Cost of the hardened event-file format and reader on an existing event file ``path``.
+
+    Rewrites the file's events into a temporary file with and without the integrity features (HDF5 1.10
+    checksummed metadata + Fletcher-32 per chunk), reads both back in full, and times the forked
+    metadata probe of :class:`scintnet.io.store.EventFile` (best of ``repeats`` each).
+    """
+    import tempfile
+    from pathlib import Path
+    from unittest import mock
+
+    import h5py
+
+    from .io import store
+
+    with store.EventFile(path) as f:
+        chunk = f.read(0, None, truth_detail=True)
+        run, det, preset = f.run, f.detector_json, str(f.h5.attrs["preset"])
+        pos, typ = f.pmt_positions_mm(), f.pmt_types()
+    res: dict[str, Any] = {"file": str(path), "n_events": chunk.n_events, "n_hits": int(chunk.hit_offsets[-1])}
+    plain_comp = {k: v for k, v in store._COMP.items() if k != "fletcher32"}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, comp, libver in (("checksummed", store._COMP, store.LIBVER), ("plain", plain_comp, None)):
+            out = Path(tmp) / f"{label}.h5"
+            best_w = best_r = float("inf")
+            for _ in range(repeats):
+                out.unlink(missing_ok=True)
+                with mock.patch.object(store, "_COMP", comp), \
+                        mock.patch.object(store, "create_h5", lambda p, lv=libver: h5py.File(p, "w", libver=lv)):
+                    t = time.perf_counter()
+                    store.write_events(out, [chunk], run, det, preset, pos, typ)
+                    best_w = min(best_w, time.perf_counter() - t)
+                store._probed.clear()
+                t = time.perf_counter()
+                with store.EventFile(out) as g:
+                    g.read(0, None, truth_detail=True)
+                best_r = min(best_r, time.perf_counter() - t)
+            res[label] = {"write_s": best_w, "read_s": best_r, "bytes": out.stat().st_size}
+        probe = []
+        for _ in range(max(repeats, 5)):
+            store._probed.clear()
+            t = time.perf_counter()
+            store.probe_hdf5(Path(tmp) / "checksummed.h5")
+            probe.append(time.perf_counter() - t)
+    res["probe_s"] = min(probe)
+    res["write_overhead"] = res["checksummed"]["write_s"] / res["plain"]["write_s"] - 1
+    res["read_overhead"] = res["checksummed"]["read_s"] / res["plain"]["read_s"] - 1
+    return res

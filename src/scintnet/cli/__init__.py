@@ -222,6 +222,24 @@ def validate_inputs_cmd(
         raise typer.Exit(1)
 
 
+@bench_app.command("io")
+def bench_io_cmd(path: Path = typer.Argument(..., help="an event file to rewrite and read back"),
+                 repeats: int = typer.Option(3, "--repeats", min=1),
+                 as_json: bool = typer.Option(False, "--json")) -> None:
+    """Cost of the checksummed event-file format (write, read) and of the reader's metadata probe."""
+    from ..bench import bench_io
+
+    res = bench_io(str(path), repeats)
+    if as_json:
+        _print_json(res)
+        return
+    for k in ("checksummed", "plain"):
+        r = res[k]
+        out.print(f"{k:12s} write {r['write_s']:.3f} s  read {r['read_s']:.3f} s  {r['bytes'] / 1e6:.1f} MB")
+    out.print(f"overhead of the checksums: write {100 * res['write_overhead']:+.1f} %, read "
+              f"{100 * res['read_overhead']:+.1f} %; metadata probe {1000 * res['probe_s']:.1f} ms per file")
+
+
 @bench_app.command("sim")
 def bench_sim_cmd(
     preset: str = PresetOpt, config: Optional[Path] = ConfigOpt, overrides: Optional[list[str]] = SetOpt,

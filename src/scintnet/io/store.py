@@ -37,7 +37,8 @@ FORMAT = "scintnet-events"
 SCHEMA_VERSION = 1
 # Every chunk carries a Fletcher-32 checksum and the file format is HDF5 1.10 (checksummed object headers and
 # superblock): a damaged file is an error on read, never silently different numbers (a byte-mutation fuzz
-# accepted damaged metadata and data without them).  Cost: < 2 % of the write time (benchmarks).
+# accepted damaged metadata and data without them).  Cost (`scintnet bench io`, 3,000 klz800 events, 1.5 M
+# hits): writing 0.302 s vs 0.290 s (+4 %, against ~10 s to simulate them), reading unchanged, size -0.3 %.
 _COMP = dict(compression="gzip", compression_opts=1, shuffle=True, fletcher32=True)
 LIBVER = ("v110", "latest")
 
@@ -178,8 +179,8 @@ class FileInfo:
 
 # Opening a corrupt file can make libhdf5 loop forever inside its metadata cache (a byte-mutation fuzz
 # found one such file); no timeout can interrupt a C call in this process, so the first open of each file is
-# done in a forked child that walks the file's metadata under a time limit.  Cost: one fork (~10-30 ms),
-# once per (path, size, mtime) per process.
+# done in a forked child that walks the file's metadata under a time limit.  Cost: 21 ms per file
+# (`scintnet bench io`), once per (path, size, mtime) per process.
 PROBE_TIMEOUT_S = 20.0
 _probed: dict[tuple[str, int, int], str | None] = {}
 
