@@ -128,6 +128,19 @@ class EventWriter:
         self.h5.attrs["n_events"] = self.n_events
 
 
+_TEXT_ATTRS = ("format", "scintnet_version", "created_utc", "run", "detector", "preset")
+
+
+def _text_digest(attrs: Any) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for k in _TEXT_ATTRS:
+        v = attrs.get(k, "")
+        h.update(k.encode() + b"\0" + (v if isinstance(v, bytes) else str(v).encode()) + b"\0")
+    return h.hexdigest()
+
+
 def write_header(h5: h5py.File, run: dict[str, Any], detector_json: str, preset: str,
                  pmt_pos_mm: np.ndarray, pmt_type: np.ndarray) -> None:
     h5.attrs["format"] = FORMAT
@@ -139,6 +152,9 @@ def write_header(h5: h5py.File, run: dict[str, Any], detector_json: str, preset:
     h5.attrs["preset"] = preset
     h5.attrs["n_events"] = 0
     h5.attrs["complete"] = False
+    # text attributes live in HDF5's global heap, which has no checksum (a fuzz changed one byte of the stored
+    # detector unnoticed): their SHA-256 goes into a fixed-length attribute in the checksummed object header
+    h5.attrs["text_sha256"] = np.bytes_(_text_digest(h5.attrs))
     g = h5.create_group("pmts")
     g.create_dataset("pos_mm", data=np.asarray(pmt_pos_mm, np.float32), chunks=True, fletcher32=True)
     g.create_dataset("type_index", data=np.asarray(pmt_type, np.int16), chunks=True, fletcher32=True)
@@ -315,6 +331,9 @@ class EventFile:
         for k in ("scintnet_version", "created_utc", "preset"):
             if not isinstance(a.get(k), (str, bytes)):
                 raise EventFileError(f"{path}: missing or non-text metadata attribute {k!r}")
+        want = a.get("text_sha256")  # absent in files of older versions
+        if want is not None and (want.decode() if isinstance(want, bytes) else str(want)) != _text_digest(a):
+            raise EventFileError(f"{path}: the metadata (run, detector) does not match its checksum (damaged file)")
         run = _json_attr(a, "run", path)
         if not isinstance(run, dict):
             raise EventFileError(f"{path}: metadata 'run' is not a JSON object")

@@ -58,7 +58,7 @@ def _open_partial(partial: Path, src: Path, stamp: str, n: int) -> h5py.File:
     g = h5.create_group("reco")
     for name, dt, shape in _FIELDS:
         g.create_dataset(name, shape=(n, *shape), dtype=dt, chunks=(max(1, min(n, 65536)), *shape),
-                         compression="gzip", compression_opts=1)
+                         compression="gzip", compression_opts=1, fletcher32=True)  # checksummed, as io.store
     g.attrs.update({"complete": False, "n_done": 0, "reco_version": RECO_VERSION, "input": stamp})
     return h5
 

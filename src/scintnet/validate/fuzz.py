@@ -46,7 +46,7 @@ class Tally:
     def add(self, outcome: str, msg: str) -> None:
         self.cases += 1
         setattr(self, outcome, getattr(self, outcome) + 1)
-        if outcome in ("internal", "hang") and len(self.examples) < 5:
+        if outcome in ("internal", "hang", "accepted") and len(self.examples) < 8:
             self.examples.append(f"{outcome}: {msg}")
 
     def to_dict(self) -> dict[str, Any]:
@@ -151,16 +151,19 @@ def _fuzz_file(target: str, src: Path, consume: Callable[[Path], None], n: int, 
             if member is None:
                 dst = Path(tmp) / f"case{i}{src.suffix}"
                 data = src.read_bytes()
-                bad, _ = mutate_bytes(data, rng)
+                bad, what = mutate_bytes(data, rng)
                 dst.write_bytes(bad)
             else:
                 dst = Path(tmp) / f"case{i}"
                 shutil.copytree(src, dst)
                 names = [member] if member != "*" else ["run.json", "model.pt"]
                 name = names[int(rng.integers(0, len(names)))]
-                bad, _ = mutate_bytes((dst / name).read_bytes(), rng)
+                bad, what = mutate_bytes((dst / name).read_bytes(), rng)
                 (dst / name).write_bytes(bad)
+                what = f"{name}: {what}"
             outcome, msg = run_isolated(lambda: consume(dst), timeout_s)
+            if outcome == "accepted":
+                msg = f"read without error after: {what}"
             tally.add(outcome, msg)
             if member is None:
                 dst.unlink(missing_ok=True)
