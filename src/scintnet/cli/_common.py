@@ -38,8 +38,62 @@ def _error_line(exc: BaseException) -> str:
             "`scintnet --debug ...` for the traceback and report it")
 
 
+def _finite_floats(cmd) -> None:
+    """Make every float option/argument of ``cmd`` (and of its subcommands) refuse NaN and infinities."""
+    import math
+
+    def bad(v) -> bool:
+        if isinstance(v, float):
+            return not math.isfinite(v)
+        return isinstance(v, (list, tuple)) and any(isinstance(x, float) and not math.isfinite(x) for x in v)
+
+    for p in getattr(cmd, "params", []):
+        if getattr(p, "_scintnet_finite", False):
+            continue
+        orig = p.process_value
+
+        def process_value(ctx, value, _orig=orig, _p=p):
+            v = _orig(ctx, value)
+            if bad(v):
+                raise typer.BadParameter(f"{v!r} is not a finite number", ctx=ctx, param=_p)
+            return v
+
+        p.process_value = process_value
+        p._scintnet_finite = True
+    if hasattr(cmd, "commands"):
+        for sub in cmd.commands.values():
+            _finite_floats(sub)
+
+
 class SafeGroup(TyperGroup):
-    """The top-level command group: any exception a command lets through becomes one ``error:`` line, exit 2."""
+    """The top-level command group: any exception a command lets through becomes one ``error:`` line, exit 2;
+    usage errors (a bad option value, a missing option) are one line too; float options refuse NaN / inf."""
+
+    def get_command(self, ctx, cmd_name):  # type: ignore[override]
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is not None:
+            _finite_floats(cmd)
+        return cmd
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):  # type: ignore[override]
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            rv = super().main(*args, standalone_mode=False, **kwargs)
+        except typer.BadParameter.__mro__[2] as exc:  # click's ClickException: usage errors
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                exc.show()
+                sys.exit(exc.exit_code)
+            ctx = getattr(exc, "ctx", None)
+            where = f"{ctx.command_path}: " if ctx is not None else ""
+            hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+            err.print(f"[red]error:[/red] {where}{' '.join(exc.format_message().split())}{hint}", highlight=False,
+                      soft_wrap=True)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            err.print("[red]error:[/red] aborted", highlight=False)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
 
     def invoke(self, ctx):  # type: ignore[override]
         try:

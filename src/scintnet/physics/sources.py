@@ -13,6 +13,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..config import ConfigError
 from . import double_beta, solar
 from .particles import ALPHA, ELECTRON, GAMMA, POSITRON, Primaries
 
@@ -94,16 +95,21 @@ def _gun(ptype: int, energy: float) -> Callable[[int, np.random.Generator], Prim
     return sample
 
 
+MAX_GUN_ENERGY_MeV = 1000.0
+
+
 def get_source(name: str, energy_MeV: float | None = None) -> Source:
     """Look up a source by name; guns need ``energy_MeV`` (kinetic energy)."""
     desc = DESCRIPTIONS.get(name, "")
     label = int(name in SIGNAL_SOURCES)
     if name in GUNS:
-        if energy_MeV is None or not energy_MeV > 0:
-            raise ValueError(f"source {name!r} is a particle gun: give a positive energy (--energy MeV)")
+        # up to 1 GeV: the electromagnetic transport and light tables are meant for MeV-scale deposits
+        if energy_MeV is None or not 0 < energy_MeV <= MAX_GUN_ENERGY_MeV:
+            raise ConfigError(f"source {name!r} is a particle gun: give an energy 0 < E <= "
+                              f"{MAX_GUN_ENERGY_MeV:g} MeV (--energy MeV), got {energy_MeV}")
         return Source(name, 0, desc, _gun(GUNS[name], float(energy_MeV)), float(energy_MeV))
     if energy_MeV is not None:
-        raise ValueError(f"source {name!r} has its own spectrum; --energy is only for guns")
+        raise ConfigError(f"source {name!r} has its own spectrum; --energy is only for guns")
     if name == "Xe136_0vbb":
         return Source(name, label, desc, double_beta.primaries_0nbb)
     if name == "Xe136_2vbb":
@@ -111,7 +117,7 @@ def get_source(name: str, energy_MeV: float | None = None) -> Source:
     if name.startswith("Xe136_2vbb_"):
         state = {"excited": "0p1"}.get(name[len("Xe136_2vbb_"):], name[len("Xe136_2vbb_"):])
         if state not in double_beta.BA136_LEVELS_KEV:
-            raise ValueError(f"unknown source {name!r}")
+            raise ConfigError(f"unknown source {name!r}")
         return Source(name, label, desc, lambda n, rng: double_beta.primaries_2nbb_excited(n, rng, state))
     if name == "B8_solar":
         return Source(name, label, desc, solar.primaries_b8)
@@ -119,4 +125,4 @@ def get_source(name: str, energy_MeV: float | None = None) -> Source:
 
     if name in nucdata.available_nuclides():
         return Source(name, label, desc or f"{name} decay (ENSDF)", lambda n, rng: nucdata.sample_decays(name, n, rng))
-    raise ValueError(f"unknown source {name!r}; available: {', '.join(list_sources())}")
+    raise ConfigError(f"unknown source {name!r}; available: {', '.join(list_sources())}")
