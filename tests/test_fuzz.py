@@ -375,3 +375,51 @@ def test_scintnet_error_is_the_base_of_every_input_error():
     for cls in (ConfigError, StreamConfigError, TagConfigError, AnalysisConfigError, EventFileError, TrainError,
                 LikelihoodError, JetFileError, OutputError):
         assert issubclass(cls, ScintnetError), cls
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs Linux /proc")
+def test_workers_die_with_a_killed_simulate(tmp_path):
+    """kill -9 of `simulate --workers 2` leaves no worker behind (PR_SET_PDEATHSIG in the executor)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    def children(pid):
+        out = []
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    with open(f"/proc/{d}/stat") as f:
+                        fields_ = f.read().rsplit(")", 1)[1].split()
+                    if int(fields_[1]) == pid and fields_[0] != "Z":
+                        out.append(int(d))
+                except (OSError, IndexError, ValueError):
+                    pass
+        return out
+
+    cmd = [sys.executable, "-m", "scintnet.cli", "simulate", "--preset", "klz400-fast", "-s", "C10", "-n", "50000",
+           "--chunk-size", "500", "--workers", "2", "--out", str(tmp_path / "k.h5")]
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers = []
+    for _ in range(200):  # wait until the pool has started
+        time.sleep(0.1)
+        workers = [c for c in children(p.pid)
+                   if b"resource_tracker" not in open(f"/proc/{c}/cmdline", "rb").read()]
+        if len(workers) >= 2:
+            break
+    assert len(workers) >= 2, "the worker pool did not start"
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    for _ in range(100):
+        alive = [w for w in workers if os.path.exists(f"/proc/{w}") and
+                 open(f"/proc/{w}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"]
+        if not alive:
+            break
+        time.sleep(0.1)
+    assert not alive, f"workers {alive} outlived their killed parent"
+    # the next run takes over the dead writer's lock and resumes (here: refuses nothing)
+    from scintnet.io.outputs import output_lock
+
+    with output_lock(tmp_path / "k.h5"):
+        pass
