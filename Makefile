@@ -35,8 +35,8 @@ demo: setup
 	$(SCINTNET) validate-sim --preset klz800 --workers 2 --plots $(DEMO)/report/validation --json > $(DEMO)/report/validate-sim.json
 	$(SCINTNET) train --model kamnet --preset cpu --signal $(DEMO)/train_xe0vbb.h5 --background $(DEMO)/train_c10.h5 --out $(DEMO)/kamnet --epochs 12 --batch-size 64 --lr 3e-3
 	$(SCINTNET) evaluate $(DEMO)/kamnet --data $(DEMO)/test_xe0vbb.h5 --data $(DEMO)/test_c10.h5 --out $(DEMO)/report/eval
-	$(SCINTNET) report $(DEMO)/kamnet --eval $(DEMO)/report/eval --validation $(DEMO)/report/validate-sim.json --out $(DEMO)/report
-	@echo "report: $(DEMO)/report/README.md"
+	$(SCINTNET) report $(DEMO)/kamnet --eval $(DEMO)/report/eval --validation $(DEMO)/report/validate-sim.json --out $(DEMO)/report --html
+	@echo "report: $(DEMO)/report/README.md and $(DEMO)/report/index.html (self-contained, with event displays)"
 
 test: setup
 	$(PY) -m pytest -q

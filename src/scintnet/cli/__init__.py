@@ -268,13 +268,14 @@ def bench_sim_cmd(
 
 def _register_stages() -> None:
     from . import analysis as _analysis
+    from . import display as _display
     from . import jets as _jets
     from . import reco as _reco
     from . import sparse as _sparse
     from . import tagging as _tagging
     from . import train as _train
 
-    for mod in (_reco, _train, _analysis, _tagging, _sparse, _jets):
+    for mod in (_reco, _train, _analysis, _tagging, _sparse, _jets, _display):
         mod.register(app, bench_app)
 
 

@@ -361,8 +361,11 @@ def _register_report(app: typer.Typer) -> None:
                                                 "evaluation recorded by `evaluate --out`)"),
         validation: Optional[Path] = typer.Option(None, "--validation", help="validate-sim --json output to include"),
         out: Path = typer.Option(..., "--out", help="report folder"),
+        as_html: bool = typer.Option(False, "--html", help="also index.html: every plot and table inlined, example "
+                                     "events of each class in the interactive display (self-contained)"),
+        events: int = typer.Option(2, "--events", min=0, help="example events per evaluation file (--html)"),
     ) -> None:
-        """Write a report folder: markdown summary, JSON and plots."""
+        """Write a report folder: markdown summary, JSON and plots (and with --html one self-contained page)."""
         from ..evaluate.report import write_report
 
         try:
@@ -372,6 +375,12 @@ def _register_report(app: typer.Typer) -> None:
         except (FileNotFoundError, KeyError, ValueError) as exc:
             _fail(f"cannot write the report: {exc}")
         typer.echo(f"report: {res['report']}")
+        if as_html:
+            from ..display.report import write_html_report
+
+            h = write_html_report(out, run, eval_dir if eval_dir is not None else find_evaluation(run), events,
+                                  log=lambda m: typer.echo(m, err=True))
+            typer.echo(f"html report: {h['html']} ({h['bytes'] / 1e6:.1f} MB, {len(h['events'])} example events)")
 
 
 def _register_floors(app: typer.Typer) -> None:

@@ -176,6 +176,7 @@ def evaluate_run(run_dir: str | Path, data: list[str], out_dir: str | Path | Non
         feats = "time" if getattr(model, "input_kind", None) == "time_spectrum" else "time+moments"
         say(f"floors: Fisher linear discriminant and XGBoost on {feats} of the run's training files")
         res.update(_floors(rc, sel, events, signal_name, table, floor_train_events, feats))
+    res["data_files"] = [str(Path(p).resolve()) for p in data]  # the HTML report shows events of each
     out = Path(out_dir) if out_dir else run_dir / "eval"
     out.mkdir(parents=True, exist_ok=True)
     _write_scores(out / "scores.h5", scores, signal_name)

@@ -129,3 +129,21 @@ def output_lock(path: str | Path) -> Iterator[Path]:
                 lock.unlink()
         except OSError:
             pass
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` under ``.NAME.tmp-PID``, then rename: never a half-written file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """:func:`write_bytes_atomic` of UTF-8 text."""
+    return write_bytes_atomic(path, text.encode("utf-8"))

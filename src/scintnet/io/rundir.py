@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -33,11 +32,9 @@ class RunDirError(ScintnetError):
 
 def write_json_atomic(path: str | Path, obj: Any) -> Path:
     """Write ``obj`` as JSON to ``path`` under a temporary name, then rename (never a half-written file)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2))
-    os.replace(tmp, path)
-    return path
+    from .outputs import write_text_atomic
+
+    return write_text_atomic(path, json.dumps(obj, indent=2))
 
 
 def detector_fingerprint(detector: dict[str, Any]) -> str:

@@ -1,0 +1,1 @@
+"""Interactive HTML: the event display and the HTML report (self-contained pages, no network at view time)."""
