@@ -8,8 +8,7 @@ attention S(t) of a trained KamNet over its own time slices.
 
 Library choice (measured, see docs/display.md): our own canvas-2D viewer (``assets/viewer.js``, 14 kB) rather
 than plotly's offline bundle (plotly.min.js alone is 4.6 MB per page) or three.js: the page of a 0vbb event is
-about 0.1 MB, draws without WebGL (headless browsers, laptops without a GPU driver) and redraws a slice in a
-few milliseconds.
+about 0.1 MB, needs no WebGL, and redraws a slice in a few milliseconds.
 """
 
 from __future__ import annotations
