@@ -26,9 +26,17 @@ app.add_typer(bench_app, name="bench")
 
 
 @app.callback()
-def _root(debug: bool = typer.Option(False, "--debug", help="show the Python traceback of an unexpected error")) -> None:
+def _root(debug: bool = typer.Option(False, "--debug", help="show the Python traceback of an unexpected error"),
+          executor: str = typer.Option(os.environ.get("SCINTNET_EXECUTOR", "local"), "--executor",
+                                       help="local | dask: where parallel tasks run (simulation chunks, toys, ...)"),
+          address: Optional[str] = typer.Option(os.environ.get("SCINTNET_DASK_ADDRESS"), "--address",
+                                                help="Dask scheduler address (tcp://host:8786); none: a local "
+                                                "cluster of --workers processes")) -> None:
+    from ..executor import set_default_executor
+
     if debug:
         DEBUG["on"] = True
+    set_default_executor(executor, address)
 
 
 @app.command()
