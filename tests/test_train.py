@@ -270,3 +270,24 @@ def test_vertex_matched_comparison_sees_through_a_position_only_score(tmp_path):
     assert em["rejection_diff"] < -0.2  # "position" looks far better at fixed energy ...
     assert vm["vertex_matched"] and vm["rejection_b"] == pytest.approx(0.10, abs=0.04)  # ... but is at chance
     assert vm["rejection_diff"] > 0.05 and vm["fraction_a_better"] > 0.95
+
+
+def test_distributed_two_processes_equal_one(files, tmp_path):
+    """gloo data parallelism over 2 ranks = one process with the same global batch (within float tolerance)."""
+    from scintnet.train.harness import train_distributed
+
+    # no dropout; SGD: its update is linear in the gradient (Adam divides tiny gradients by their own size,
+    # which turns float-summation-order noise into lr-sized steps)
+    cfg = _cfg(files, model="particlenet", preset="tiny", epochs=2, optimizer="sgd", lr=0.05, threads=1)
+    one = train_run(cfg, tmp_path / "one", progress=False, log=lambda m: None)
+    two = train_distributed(cfg, tmp_path / "two", world_size=2, log=lambda m: None)
+    assert two["distributed"]["world_size"] == 2 and not (tmp_path / "two" / ".rank1").exists()
+    a = torch.load(tmp_path / "one" / "model.pt", weights_only=True)
+    b = torch.load(tmp_path / "two" / "model.pt", weights_only=True)
+    assert a.keys() == b.keys()
+    diff = max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
+    assert diff < 1e-4, diff
+    assert one["epochs_done"] == 2 and one["n_train"] > 64  # several steps of trained weights compared
+    h1 = json.loads((tmp_path / "one" / "metrics.json").read_text())
+    h2 = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    assert [round(h["val_loss"], 4) for h in h1] == [round(h["val_loss"], 4) for h in h2]

@@ -48,6 +48,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                                                       help="stop at the last epoch boundary within this wall time of "
                                                       "this call; continue with --resume"),
         amp: bool = typer.Option(False, "--amp", help="bfloat16 mixed precision (CUDA only)"),
+        ddp: int = typer.Option(1, "--ddp", min=1, help="data-parallel processes (torch.distributed: gloo on CPU, "
+                                "NCCL on GPUs); the model equals one process with the same global batch"),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """Train a classifier (binary cross-entropy; checkpoint every epoch; resumable)."""
@@ -83,6 +85,16 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         runs = [(out, cfg)] if bootstrap == 0 else [
             (out / f"boot_{k:02d}", replace(cfg, bootstrap=k + 1)) for k in range(bootstrap)]
         results = []
+        if ddp > 1:
+            from ..train.harness import train_distributed
+
+            if bootstrap or resume:
+                _fail("--ddp trains one model from scratch (no --bootstrap / --resume)")
+            try:
+                results.append(train_distributed(cfg, out, ddp, log=log))
+            except (TrainError, ValueError, FileNotFoundError) as exc:
+                _fail(str(exc))
+            runs = []
         try:
             for d, c in runs:
                 if resume and (d / "run.json").exists() and not (d / "checkpoint.pt").exists():

@@ -134,6 +134,57 @@ def _write_metrics(out: Path, history: list[dict[str, Any]]) -> None:
         atomic_write_bytes(out / "metrics.csv", buf.getvalue().encode())
 
 
+def _ddp_worker(rank: int, world: int, init_file: str, backend: str, cfg: RunConfig, out_dir: str,
+                threads: int) -> None:
+    import torch.distributed as tdist
+
+    tdist.init_process_group(backend, init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        out = Path(out_dir) if rank == 0 else Path(out_dir) / f".rank{rank}"  # only rank 0's files are kept
+        cfg = dataclasses.replace(cfg, threads=threads)
+        device = f"cuda:{rank}" if backend == "nccl" else "cpu"
+        train_run(cfg, out, progress=rank == 0, log=print if rank == 0 else (lambda m: None), device=device,
+                  dist=(rank, world))
+    finally:
+        tdist.destroy_process_group()
+
+
+def train_distributed(cfg: RunConfig, out_dir: str | Path, world_size: int = 2, backend: str | None = None,
+                      log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Data-parallel training in ``world_size`` processes (``torch.distributed``: gloo on CPU, NCCL on GPUs).
+
+    Same harness as :func:`train_run`; gradients are averaged over the ranks, so with the same global batch
+    the model equals a one-process training (tests/test_train.py checks it).  Per-batch time budgets are off
+    (the ranks must take the same number of steps): give ``epochs``.  Returns rank 0's run summary.
+    """
+    import shutil
+    import tempfile
+
+    import torch.multiprocessing as tmp_mp
+
+    if world_size < 1:
+        raise TrainError("world_size must be >= 1")
+    if cfg.max_train_seconds is not None:
+        raise TrainError("distributed training takes --epochs, not a time budget (the ranks must step together)")
+    backend = backend or ("nccl" if torch.cuda.is_available() and torch.cuda.device_count() >= world_size else "gloo")
+    from .. import available_cores
+
+    threads = max(1, (cfg.threads or available_cores()) // world_size)
+    out = Path(out_dir)
+    if (out / "checkpoint.pt").exists():
+        raise TrainError(f"{out} already holds a run; choose another --out")
+    with tempfile.TemporaryDirectory(prefix="scintnet-ddp-") as tmp:
+        log(f"distributed training: {world_size} processes, backend {backend}, {threads} threads each")
+        tmp_mp.start_processes(_ddp_worker, args=(world_size, str(Path(tmp) / "init"), backend, cfg, str(out), threads),
+                               nprocs=world_size, start_method="spawn")
+    for r in range(1, world_size):
+        shutil.rmtree(out / f".rank{r}", ignore_errors=True)
+    summary = json.loads((out / "run.json").read_text())
+    summary["distributed"] = {"world_size": world_size, "backend": backend, "threads_per_rank": threads}
+    atomic_write_bytes(out / "run.json", json.dumps(summary, indent=2).encode())
+    return summary
+
+
 def _sha256(path: Path) -> str:
     import hashlib
 
@@ -171,13 +222,16 @@ def check_training_files(signal: list[str], background: list[str]) -> dict[str, 
 
 def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progress: bool = True,
               log: Callable[[str], None] = print, device: str | None = None, chunk_seconds: float | None = None,
-              amp: bool = False) -> dict[str, Any]:
+              amp: bool = False, dist: tuple[int, int] | None = None) -> dict[str, Any]:
     """Train one model; returns the summary also written to ``run.json``.
 
     ``device``: "cpu", "cuda" (None: CUDA when available).  ``chunk_seconds``: stop at an epoch
     boundary before an epoch that would end after this wall time of this call (``stopped`` =
     "chunk"); ``resume=True`` continues exactly there (a batch-queue or lent-GPU slot of 10 minutes
     trains a long run in pieces).  ``amp``: bfloat16 autocast on CUDA (mixed precision).
+    ``dist``: (rank, world size) inside an initialised ``torch.distributed`` process group
+    (:func:`train_distributed`): every rank loads the same data, takes its share of each global batch and
+    the gradients are averaged, so the result equals one process with the same global batch.
     """
     t_call = time.perf_counter()  # the chunk budget counts data loading too
     out = Path(out_dir)
@@ -248,6 +302,15 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
     pos_weight = torch.tensor(n_neg / max(n_pos, 1.0) if cfg.class_weights else 1.0, device=device)
     lossf = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
     n_params = count_parameters(model)
+    net, lossf_sum, shard = model, None, slice(None)
+    if dist is not None:
+        from torch.nn.parallel import DistributedDataParallel
+
+        rank, world = dist
+        net = DistributedDataParallel(model)  # shares the parameters: model.state_dict() stays as it is
+        # each rank's share of a global batch; sum / n_global * world, averaged over ranks, is the global mean
+        lossf_sum = nn.BCEWithLogitsLoss(pos_weight=pos_weight, reduction="sum")
+        shard = slice(rank, None, world)
     t_start = time.perf_counter()
     trained_s = sum(h["epoch_seconds"] for h in history)
     stopped = "epochs"
@@ -261,19 +324,24 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
         # a bar on a terminal, a line every 30 s in a log (a first epoch is minutes long)
         bar = progress_bar(loaders["train"], desc=f"epoch {epoch}", unit="batch", leave=False, enabled=progress)
         for inputs, y in bar:
-            x = {k: v.to(device) for k, v in inputs.items()}
-            y = y.to(device)
+            n_global = y.numel()
+            x = {k: v[shard].to(device) for k, v in inputs.items()}
+            y = y[shard].to(device)
             with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=use_amp):
-                logit = model(*x.values()) if len(x) > 1 else model(x["x"])
-            loss = lossf(logit.float(), y)
+                logit = net(*x.values()) if len(x) > 1 else net(x["x"])
+            if dist is None:
+                loss = lossf(logit.float(), y)
+            else:
+                loss = lossf_sum(logit.float(), y) * (dist[1] / n_global)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
-            tot += loss.item() * y.numel()
+            tot += loss.item() * (y.numel() if dist is None else n_global / dist[1])  # this rank's loss sum
             n += y.numel()
             bar.set_postfix(loss=f"{tot / max(n, 1):.4f}")
-            if cfg.max_train_seconds is not None and trained_s + time.perf_counter() - t0 >= cfg.max_train_seconds:
+            if (dist is None and cfg.max_train_seconds is not None
+                    and trained_s + time.perf_counter() - t0 >= cfg.max_train_seconds):
                 break  # time budget spent: finish this (shortened) epoch with validation + checkpoint
         dt = time.perf_counter() - t0
         vs, vl, vloss = predict(model, loaders["val"], device)
