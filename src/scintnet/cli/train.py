@@ -249,7 +249,14 @@ def _register_export(app: typer.Typer) -> None:
 def _register_pressure(app: typer.Typer) -> None:
     @app.command("pressure-map")
     def pressure_map_cmd(
-        runs: list[Path] = typer.Argument(..., help="trained run directories (trained at the nominal setting)"),
+        runs: Optional[list[Path]] = typer.Argument(None, help="trained run directories (trained at the nominal "
+                                                    "setting); none with --retrain"),
+        retrain: bool = typer.Option(False, "--retrain", help="the paper's map: one training per cell (each an "
+                                     "executor task; --executor dask for a cluster), beside the nominal model's map"),
+        model: str = typer.Option("kamnet", "--model", help="--retrain: the model"),
+        model_preset: str = typer.Option("cpu", "--model-preset", help="--retrain: its preset"),
+        train_events: int = typer.Option(3000, "--train-events", min=100, help="--retrain: training events per class"),
+        epochs: int = typer.Option(4, "--epochs", min=1, help="--retrain: epochs per cell"),
         preset: str = typer.Option("klz400-fast", "--preset", help="detector preset whose gray-disk PMTs are varied"),
         qe: Optional[list[float]] = typer.Option(None, "--qe", help="quantum efficiencies (default 0.16 0.23 0.30)"),
         coverage: Optional[list[float]] = typer.Option(None, "--coverage", help="photocoverages (default 0.15 0.22 0.29)"),
@@ -269,6 +276,22 @@ def _register_pressure(app: typer.Typer) -> None:
         for q in (qe or []) + (coverage or []):
             if not 0 < q <= 1:
                 _fail(f"QE and photocoverage must be in (0, 1], got {q}")
+        if retrain:
+            from ..evaluate.pressure import retrained_pressure_map
+
+            if runs:
+                _fail("--retrain trains its own models: give no run directories")
+            res = retrained_pressure_map(preset, tuple(qe or (0.16, 0.23, 0.30)), tuple(coverage or (0.15, 0.22, 0.29)),
+                                         model, model_preset, signal, background, train_events, events, epochs,
+                                         out_dir=out, seed=seed, workers=workers,
+                                         log=(lambda m: None) if as_json else typer.echo)
+            if as_json:
+                _json(res)
+            else:
+                typer.echo(f"wrote {out / 'pressure_map_retrained.json'} and {res.get('plot')}")
+            return
+        if not runs:
+            _fail("give trained run directories, or --retrain")
         try:
             res = pressure_map([str(r) for r in runs], preset, tuple(qe or (0.16, 0.23, 0.30)),
                                tuple(coverage or (0.15, 0.22, 0.29)), signal, background, events, out, seed, workers,
