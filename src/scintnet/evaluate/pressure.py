@@ -206,7 +206,9 @@ def retrained_pressure_map(preset: str = "klz400-fast", qe: Sequence[float] = (0
         for j in range(len(coverage)):
             cfg = RunConfig(model=model, preset=model_preset, signal=[str(train_files[(i, j, signal)])],
                             background=[str(train_files[(i, j, background)])], epochs=epochs, batch_size=batch_size,
-                            lr=lr, seed=seed + 10 * i + j, threads=threads or (1 if workers > 1 else None),
+                            # one thread per cell by default: the workers give the parallelism and the
+                            # result does not depend on how many there are
+                            lr=lr, seed=seed + 10 * i + j, threads=threads or 1,
                             select_on="val_auc", max_events_per_class=train_events)
             tasks.append((i, j, cfg.to_dict(), str(out_dir / "cells" / f"qe{qe[i]:.3f}_cov{coverage[j]:.3f}"), tests,
                           signal, background, n_boot))
