@@ -10,6 +10,7 @@ number of workers because every task carries its own seed.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
@@ -22,9 +23,11 @@ class Executor(Protocol):
         ...
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent_pid: int) -> None:
     """Worker initializer: on Linux, ask the kernel to kill this worker when its parent dies (a ``kill -9``
-    of the command must not leave idle workers behind)."""
+    of the command must not leave idle workers behind); a parent that died while this worker was still
+    starting (the signal is not sent retroactively) ends the worker at once."""
+    import os
     import sys
 
     if sys.platform.startswith("linux"):
@@ -35,6 +38,8 @@ def _die_with_parent() -> None:
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
         except (OSError, AttributeError):
             pass
+    if os.getppid() != parent_pid:
+        os._exit(1)
 
 
 class LocalExecutor:
@@ -52,7 +57,8 @@ class LocalExecutor:
                 yield it, fn(it)
             return
         ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_die_with_parent) as pool:
+        with ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_die_with_parent,
+                                 initargs=(os.getpid(),)) as pool:
             pending: dict[Future, Any] = {}
             queue = iter(items)
             # keep at most 2 tasks per worker in flight: bounded memory for huge task lists
