@@ -423,3 +423,22 @@ def test_workers_die_with_a_killed_simulate(tmp_path):
 
     with output_lock(tmp_path / "k.h5"):
         pass
+
+
+def test_progress_lines_in_logs():
+    """Without a terminal, long work prints one [progress] line per interval with counts, rate and ETA."""
+    import io
+
+    from scintnet.executor import LogProgress, progress_bar
+
+    buf = io.StringIO()
+    with LogProgress(total=10, desc="epoch 0", unit="batch", interval_s=0.0, stream=buf) as bar:
+        for _ in range(4):
+            bar.update(1)
+    lines = buf.getvalue().splitlines()
+    assert len(lines) == 4 and lines[-1].startswith("[progress] epoch 0: 4/10 batch (40 %)") and "ETA" in lines[-1]
+    quiet = io.StringIO()
+    with LogProgress(total=10, interval_s=3600.0, stream=quiet) as bar:
+        bar.update(10)
+    assert quiet.getvalue() == ""  # short work stays silent
+    assert list(progress_bar(range(3), enabled=False)) == [0, 1, 2]

@@ -159,6 +159,21 @@ def test_bootstrap_models_spread_and_energy_matched(files, tmp_path):
     assert json.loads((tmp_path / "eval" / "evaluation.json").read_text())["n_models"] == 2
 
 
+def test_bootstrap_trainings_are_executor_tasks_independent_of_workers(files, tmp_path):
+    from scintnet.train.harness import train_bootstrap
+
+    cfg = _cfg(files, epochs=1, threads=1)
+    a = train_bootstrap(cfg, tmp_path / "a", 2, workers=2, progress=False, log=lambda m: None)
+    b = train_bootstrap(cfg, tmp_path / "b", 2, workers=1, progress=False, log=lambda m: None)
+    assert [r["run_config"]["bootstrap"] for r in a] == [1, 2] == [r["run_config"]["bootstrap"] for r in b]
+    for k in ("boot_00", "boot_01"):
+        wa = torch.load(tmp_path / "a" / k / "model.pt", weights_only=True)
+        wb = torch.load(tmp_path / "b" / k / "model.pt", weights_only=True)
+        assert all(torch.equal(wa[n], wb[n]) for n in wa), k
+    again = train_bootstrap(cfg, tmp_path / "a", 2, workers=2, resume=True, progress=False, log=lambda m: None)
+    assert [r["train_seconds"] for r in again] == [r["train_seconds"] for r in a]  # resumed: nothing trained again
+
+
 def test_bootstrap_summary_of_energy_matched_rejection():
     from scintnet.evaluate.bootstrap import summarise_models
 

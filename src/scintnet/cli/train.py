@@ -48,6 +48,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                                                       help="stop at the last epoch boundary within this wall time of "
                                                       "this call; continue with --resume"),
         amp: bool = typer.Option(False, "--amp", help="bfloat16 mixed precision (CUDA only)"),
+        boot_workers: int = typer.Option(1, "--workers", "-j", min=1, help="--bootstrap: trainings run at once "
+                                         "(executor tasks; threads shared out)"),
         ddp: int = typer.Option(1, "--ddp", min=1, help="data-parallel processes (torch.distributed: gloo on CPU, "
                                 "NCCL on GPUs); the model equals one process with the same global batch"),
         as_json: bool = typer.Option(False, "--json"),
@@ -96,11 +98,15 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                 _fail(str(exc))
             runs = []
         try:
+            if bootstrap > 0:  # the K trainings are executor tasks (--workers, or --executor dask on a cluster)
+                from ..train.harness import train_bootstrap
+
+                results = train_bootstrap(cfg, out, bootstrap, workers=boot_workers, resume=resume, device=device,
+                                          chunk_seconds=None if chunk_minutes is None else 60.0 * chunk_minutes,
+                                          amp=amp, progress=not as_json, log=log)
+                runs = []
             for d, c in runs:
-                if resume and (d / "run.json").exists() and not (d / "checkpoint.pt").exists():
-                    continue
-                results.append(train_run(c, d, resume=resume or (bootstrap > 0 and (d / "checkpoint.pt").exists()),
-                                         progress=not as_json, log=log, device=device,
+                results.append(train_run(c, d, resume=resume, progress=not as_json, log=log, device=device,
                                          chunk_seconds=None if chunk_minutes is None else 60.0 * chunk_minutes,
                                          amp=amp))
         except (TrainError, ValueError, FileNotFoundError) as exc:

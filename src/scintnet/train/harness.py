@@ -185,6 +185,39 @@ def train_distributed(cfg: RunConfig, out_dir: str | Path, world_size: int = 2, 
     return summary
 
 
+def _boot_task(task: tuple) -> dict[str, Any] | None:
+    cfg_dict, out_dir, resume, device, chunk_seconds, amp, progress = task
+    out = Path(out_dir)
+    if resume and (out / "run.json").exists() and not (out / "checkpoint.pt").exists():
+        return None  # finished before the restart
+    quiet = (lambda m: None) if not progress else print
+    return train_run(RunConfig.from_dict(cfg_dict), out, resume=(out / "checkpoint.pt").exists(), progress=progress,
+                     log=quiet, device=device, chunk_seconds=chunk_seconds, amp=amp)
+
+
+def train_bootstrap(cfg: RunConfig, out_dir: str | Path, k: int, workers: int = 1, resume: bool = False,
+                    device: str | None = None, chunk_seconds: float | None = None, amp: bool = False,
+                    progress: bool = True, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """The paper's uncertainty method: ``k`` models on bootstrap resamples, ``out_dir/boot_XX``.
+
+    Each training is one executor task (seeded by its bootstrap index, so the models do not depend on how
+    many run at once or where); with ``workers`` > 1 the threads are shared out.  Resumable.
+    """
+    from .. import available_cores
+    from ..executor import get_executor
+
+    out = Path(out_dir)
+    threads = cfg.threads if workers == 1 else max(1, (cfg.threads or available_cores()) // workers)
+    tasks = [(dataclasses.replace(cfg, bootstrap=i + 1, threads=threads).to_dict(), str(out / f"boot_{i:02d}"), resume,
+              device, chunk_seconds, amp, progress and workers == 1) for i in range(k)]
+    results: dict[str, dict[str, Any]] = {}
+    for task, r in get_executor(workers).map_unordered(_boot_task, tasks):
+        if r is not None:
+            results[task[1]] = r
+            log(f"bootstrap model {Path(task[1]).name}: best val AUC {r.get('best_val_auc', float('nan')):.4f}")
+    return [results[t[1]] for t in tasks if t[1] in results]
+
+
 def _sha256(path: Path) -> str:
     import hashlib
 
