@@ -142,3 +142,35 @@ def test_concat_offsets_joins_ragged_arrays():
     a, b, empty = np.array([0, 2, 5]), np.array([0, 0, 3]), np.array([0])
     assert concat_offsets([a, empty, b]).tolist() == [0, 2, 5, 5, 8]
     assert concat_offsets([empty]).tolist() == [0]
+
+
+def test_scores_file_owner_reads_old_and_new_files(tmp_path):
+    """io/scores.py owns scores.h5: files of the old writer (no checksums, no optional datasets) still load."""
+    from scintnet.io.scores import ScoresFileError, read_scores, write_scores
+
+    old = tmp_path / "old.h5"
+    with h5py.File(old, "w") as f:  # the layout evaluate wrote before io/scores.py
+        f.attrs["signal_source"] = "Xe136_0vbb"
+        for name, n in (("Xe136_0vbb", 5), ("C10", 4)):
+            g = f.create_group(name)
+            g["score"] = np.linspace(0, 1, n).astype(np.float32)
+            g["label"] = np.full(n, int(name != "C10"), np.int8)
+            g["energy_MeV"] = np.full(n, 2.5, np.float32)
+            g["radius_mm"] = np.zeros(n, np.float32)
+    s = read_scores(old)
+    assert s.signal == "Xe136_0vbb" and s.groups["C10"]["score"].shape == (4,)
+    with pytest.raises(ScoresFileError, match="second_pulse_fraction"):
+        s.field("second_pulse_fraction")
+    new = write_scores(tmp_path / "new.h5", {g: {**d, "second_pulse_fraction": np.zeros(len(d["score"]))}
+                                             for g, d in s.groups.items()}, "Xe136_0vbb")
+    t = read_scores(new)
+    assert np.array_equal(t.groups["Xe136_0vbb"]["score"], s.groups["Xe136_0vbb"]["score"])
+    assert set(t.field("second_pulse_fraction")) == {"Xe136_0vbb", "C10"}
+    with h5py.File(new, "r") as f:
+        assert f["C10/score"].fletcher32
+    with h5py.File(old, "r+") as f:
+        f["C10/score"][0] = np.nan
+    with pytest.raises(ScoresFileError, match="non-finite"):
+        read_scores(old)
+    with pytest.raises(ScoresFileError, match="not among the groups"):
+        write_scores(tmp_path / "x.h5", {"C10": {"score": np.zeros(2)}}, "Xe136_0vbb")

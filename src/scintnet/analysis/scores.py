@@ -28,7 +28,6 @@ from .likelihood import LikelihoodError
 
 def read_score_groups(paths: Iterable[str | Path]) -> tuple[dict[str, np.ndarray], str | None]:
     """Scores per group from one or more ``scores.h5`` (later files override earlier groups)."""
-    import h5py
 
     groups: dict[str, np.ndarray] = {}
     signal: str | None = None
@@ -39,18 +38,14 @@ def read_score_groups(paths: Iterable[str | Path]) -> tuple[dict[str, np.ndarray
             p = scores_file(p)  # a run folder finds its (recorded) evaluation
         except RunDirError as exc:
             raise LikelihoodError(str(exc)) from None
+        from ..io.scores import ScoresFileError, read_scores
+
         try:
-            with h5py.File(p, "r") as f:
-                signal = str(f.attrs.get("signal_source", signal or "")) or signal
-                for name, g in f.items():
-                    if "score" not in g:
-                        raise LikelihoodError(f"{p}: group {name!r} has no 'score' dataset")
-                    s = np.asarray(g["score"], float)
-                    if not np.all(np.isfinite(s)):
-                        raise LikelihoodError(f"{p}: group {name!r} has non-finite scores")
-                    groups[name] = s
-        except OSError as exc:
-            raise LikelihoodError(f"cannot read scores file {p}: {exc}") from None
+            sc = read_scores(p, fields=("score",), require_signal=False)
+        except ScoresFileError as exc:
+            raise LikelihoodError(str(exc)) from None
+        signal = sc.signal or signal
+        groups.update({name: np.asarray(d["score"], float) for name, d in sc.groups.items()})
     if not groups:
         raise LikelihoodError("no score groups found in the given scores files")
     return groups, signal

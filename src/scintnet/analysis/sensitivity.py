@@ -197,26 +197,15 @@ def fiducial_expansion(r_before_mm: np.ndarray, r_after_mm: np.ndarray, r0_mm: f
 
 # --- evaluated model (runs/NAME/eval/scores.h5) ------------------------------------------
 def read_scores(path: str | Path) -> tuple[str, dict[str, dict[str, np.ndarray]]]:
-    """Read ``scores.h5``: (signal source, {source: {score, label, energy_MeV, radius_mm[, second_pulse_fraction]}})."""
-    import h5py
+    """Read ``scores.h5`` (:mod:`scintnet.io.scores`): (signal source, {source: {score, label, energy_MeV,
+    radius_mm[, second_pulse_fraction]}})."""
+    from ..io.scores import read_scores as _read
 
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"no scores file at {p} (evaluate the model first)")
-    out: dict[str, dict[str, np.ndarray]] = {}
-    with h5py.File(p, "r") as f:
-        sig = f.attrs.get("signal_source")
-        if sig is None:
-            raise ValueError(f"{p}: root attribute 'signal_source' missing")
-        sig = sig.decode() if isinstance(sig, bytes) else str(sig)
-        for name, g in f.items():
-            if "score" not in g:
-                raise ValueError(f"{p}: group /{name} has no 'score' dataset")
-            out[name] = {k: g[k][()] for k in ("score", "label", "energy_MeV", "radius_mm", "second_pulse_fraction")
-                         if k in g}
-    if sig not in out:
-        raise ValueError(f"{p}: signal source {sig!r} has no group (groups: {', '.join(out)})")
-    return sig, out
+    s = _read(p, fields=("score", "label", "energy_MeV", "radius_mm", "second_pulse_fraction"))
+    return s.signal, s.groups
 
 
 def sensitivity_from_scores(path: str | Path, ref_tpr: float = 0.9, frac_ll: float = FRACTION_LONG_LIVED,

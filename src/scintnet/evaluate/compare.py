@@ -25,23 +25,24 @@ def _load(path: str | Path, key: str = "score", double_pulse_loss: float | None 
     ``double_pulse_loss``: with ``key="score"``, apply the double-pulse cut that loses this fraction
     of the signal (:mod:`scintnet.reco.pileup`): failing events get score −1, so every metric on the
     result is the combined "cut and score" figure."""
-    import h5py
 
     from ..reco.pileup import apply_cut, cut_for_signal_loss
 
     from ..io.rundir import scores_file
 
+    from ..io.scores import ScoresFileError, read_scores
+
     p = scores_file(path)  # a run folder finds its (recorded) evaluation
-    with h5py.File(p, "r") as f:
-        sig = str(f.attrs["signal_source"])
-        out = {k: np.asarray(g[key], float) for k, g in f.items()}
-        if key != "score" or not double_pulse_loss:
-            return out, sig
-        missing = [k for k, g in f.items() if "second_pulse_fraction" not in g]
-        if missing:
-            raise ValueError(f"{p}: no second_pulse_fraction for {missing} (evaluate with this version, or "
-                             "benchmarks/add_double_pulse.py for older runs)")
-        frac = {k: np.asarray(g["second_pulse_fraction"], float) for k, g in f.items()}
+    sc = read_scores(p, fields=(key, "second_pulse_fraction") if double_pulse_loss and key == "score" else (key,))
+    sig = sc.signal
+    out = {k: np.asarray(v, float) for k, v in sc.field(key).items()}
+    if key != "score" or not double_pulse_loss:
+        return out, sig
+    try:
+        frac = {k: np.asarray(v, float) for k, v in sc.field("second_pulse_fraction").items()}
+    except ScoresFileError as exc:
+        raise ValueError(f"{p}: {exc} (evaluate with this version, or benchmarks/add_double_pulse.py for "
+                         "older runs)") from None
     cut = cut_for_signal_loss(frac[sig], double_pulse_loss)
     return {k: apply_cut(v, frac[k], cut) for k, v in out.items()}, sig
 

@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-import h5py
 import numpy as np
 import torch
 
@@ -257,17 +256,9 @@ def _double_pulse_figures(table: dict[str, Any], scores: dict[str, dict[str, np.
 
 
 def _write_scores(path: Path, scores: dict[str, dict[str, np.ndarray]], signal_name: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with h5py.File(tmp, "w") as f:
-        f.attrs["signal_source"] = signal_name
-        for name, d in scores.items():
-            g = f.create_group(name.replace("/", "_"))
-            g["score"] = d["score"].astype(np.float32)
-            g["label"] = d["label"].astype(np.int8)
-            g["energy_MeV"] = d["energy"].astype(np.float32)
-            g["radius_mm"] = d["radius"].astype(np.float32)
-            if d.get("pulse") is not None:
-                g["second_pulse_fraction"] = d["pulse"].astype(np.float32)
-            if d.get("att") is not None:
-                g["attention"] = d["att"].astype(np.float32)
-    tmp.replace(path)
+    from ..io.scores import write_scores
+
+    names = {"score": "score", "label": "label", "energy": "energy_MeV", "radius": "radius_mm",
+             "pulse": "second_pulse_fraction", "att": "attention"}
+    write_scores(path, {src: {names[k]: v for k, v in d.items() if k in names and v is not None}
+                        for src, d in scores.items()}, signal_name)
