@@ -343,17 +343,22 @@ def test_output_lock_refuses_a_second_writer_and_takes_over_stale(tmp_path):
 
     from scintnet.io.outputs import OutputError, check_output, output_lock
 
+    import subprocess
+    import sys
+
     out = tmp_path / "x.h5"
+    lock = tmp_path / ".x.h5.lock"
     with output_lock(out):
-        lock = tmp_path / ".x.h5.lock"
         assert lock.read_text() == str(os.getpid())
-        lock.write_text("1")  # pid 1 is alive: another writer
-        with pytest.raises(OutputError, match="another scintnet process"):
-            with output_lock(out):
+        with pytest.raises(OutputError, match=f"another scintnet process \\(pid {os.getpid()}\\)"):
+            with output_lock(out):  # a second writer (flock is per open file, so this process counts too)
                 pass
-        lock.write_text(str(os.getpid()))
-    assert not lock.exists()
-    (tmp_path / ".x.h5.lock").write_text("999999999")  # a dead writer's lock
+    with output_lock(out):  # released on exit
+        pass
+    # a writer killed while holding the lock: the kernel releases it
+    code = ("import os, sys, time; from scintnet.io.outputs import output_lock\n"
+            f"with output_lock({str(out)!r}):\n    print('held', flush=True); os.kill(os.getpid(), 9)")
+    subprocess.run([sys.executable, "-c", code], capture_output=True)
     with output_lock(out):
         pass
     (tmp_path / ".x.h5.tmp-999999999").write_text("half")  # a killed writer's temporary file

@@ -179,9 +179,13 @@ def _convert(tp: Any, v: Any, where: str) -> Any:
     if tp is float:
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {v!r}")
-        if not math.isfinite(v):
+        try:
+            fv = float(v)
+        except OverflowError:  # an integer beyond the float range (TOML integers are unbounded)
+            raise ConfigError(f"{where}: expected a finite number, got an integer of {len(str(v))} digits") from None
+        if not math.isfinite(fv):
             raise ConfigError(f"{where}: expected a finite number, got {v!r}")
-        return float(v)
+        return fv
     if tp is str:
         if not isinstance(v, str):
             raise ConfigError(f"{where}: expected a string, got {v!r}")

@@ -96,7 +96,12 @@ class DaskExecutor:
 
             raise ScintnetError("--executor dask needs the 'distributed' package: pip install 'scintnet[dask]'") from None
         if self.address:
-            return Client(self.address), None
+            try:
+                return Client(self.address, timeout="20s"), None
+            except (OSError, TimeoutError) as exc:
+                from .errors import ScintnetError
+
+                raise ScintnetError(f"cannot reach the Dask scheduler at {self.address} ({exc})") from None
         cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True, dashboard_address=None)
         return Client(cluster), cluster
 
@@ -186,7 +191,12 @@ class LogProgress:
         if total is None and iterable is not None and hasattr(iterable, "__len__"):
             total = len(iterable)
         self.total, self.desc, self.unit, self.n = total, desc, unit, 0
-        self.interval_s = float(_os.environ.get("SCINTNET_PROGRESS_S", 30)) if interval_s is None else interval_s
+        if interval_s is None:
+            try:
+                interval_s = float(_os.environ.get("SCINTNET_PROGRESS_S", 30))
+            except ValueError:
+                interval_s = 30.0  # an unreadable setting must not stop the work it reports on
+        self.interval_s = interval_s
         self.stream = stream or _sys.stderr
         self.t0 = self._last = _time.monotonic()
         self.postfix = ""

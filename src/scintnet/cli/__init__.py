@@ -36,6 +36,8 @@ def _root(debug: bool = typer.Option(False, "--debug", help="show the Python tra
 
     if debug:
         DEBUG["on"] = True
+    if executor != "dask" and address is not None and address == os.environ.get("SCINTNET_DASK_ADDRESS"):
+        address = None  # an exported scheduler address applies only when the Dask executor is chosen
     set_default_executor(executor, address)
 
 

@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from typer.core import TyperGroup
 
 err = Console(stderr=True)
@@ -87,8 +88,8 @@ class SafeGroup(TyperGroup):
             ctx = getattr(exc, "ctx", None)
             where = f"{ctx.command_path}: " if ctx is not None else ""
             hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
-            err.print(f"[red]error:[/red] {where}{' '.join(exc.format_message().split())}{hint}", highlight=False,
-                      soft_wrap=True)
+            err.print(f"[red]error:[/red] {escape(where + ' '.join(exc.format_message().split()) + hint)}",
+                      highlight=False, soft_wrap=True)
             sys.exit(exc.exit_code)
         except typer.Abort:
             err.print("[red]error:[/red] aborted", highlight=False)
@@ -104,12 +105,12 @@ class SafeGroup(TyperGroup):
             if DEBUG["on"]:
                 raise
             msg = _error_line(exc)
-            err.print(f"[red]error:[/red] {' '.join(msg.split())[:600]}", highlight=False, soft_wrap=True)
+            err.print(f"[red]error:[/red] {escape(' '.join(msg.split())[:600])}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
 
 def _fail(msg: str) -> None:
-    err.print(f"[red]error:[/red] {' '.join(str(msg).split())}", highlight=False, soft_wrap=True)
+    err.print(f"[red]error:[/red] {escape(' '.join(str(msg).split()))}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 

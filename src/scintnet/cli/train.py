@@ -90,10 +90,12 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         if ddp > 1:
             from ..train.harness import train_distributed
 
-            if bootstrap or resume:
-                _fail("--ddp trains one model from scratch (no --bootstrap / --resume)")
+            if bootstrap or resume or chunk_minutes is not None or amp or (device not in (None, "cpu", "cuda")):
+                _fail("--ddp trains one model from scratch on all CPUs or GPUs: no --bootstrap, --resume, "
+                      "--chunk-minutes, --amp or --device cuda:N")
             try:
-                results.append(train_distributed(cfg, out, ddp, log=log))
+                results.append(train_distributed(cfg, out, ddp, backend="gloo" if device == "cpu" else None, log=log,
+                                                 verbose=not as_json))
             except (TrainError, ValueError, FileNotFoundError) as exc:
                 _fail(str(exc))
             runs = []

@@ -53,20 +53,22 @@ def _trained(run_dir: str):
     return model, meta, representation_for(model)
 
 
-def _reco_vertex(f: EventFile, index: int, chunk) -> tuple[np.ndarray | None, float | None, str]:
+def _reco_vertex(f: EventFile, index: int, chunk) -> tuple[np.ndarray | None, float | None, str, float]:
     """The reconstructed vertex and energy of event ``index``: the file's /reco group, else reconstructed now."""
     if "reco" in f.h5 and bool(f.h5["reco"].attrs.get("complete", False)):
         g = f.h5["reco"]
         if bool(g["valid"][index]):
-            return g["vertex_mm"][index].astype(np.float64), float(g["energy_MeV"][index]), "reco (file)"
-        return None, None, "reco failed (file flags)"
+            return (g["vertex_mm"][index].astype(np.float64), float(g["energy_MeV"][index]), "reco (file)",
+                    float(g["t0_ns"][index]) if "t0_ns" in g else 0.0)
+        return None, None, "reco failed (file flags)", 0.0
     r = _reconstructor(f.detector_json)(chunk)
     if not bool(r["valid"][0]):
-        return None, None, "reco failed"
-    return np.asarray(r["vertex_mm"][0], np.float64), float(r["energy_MeV"][0]), "reco"
+        return None, None, "reco failed", 0.0
+    return np.asarray(r["vertex_mm"][0], np.float64), float(r["energy_MeV"][0]), "reco", float(r["t0_ns"][0])
 
 
-def _attention(run_dir: str | Path, chunk, f: EventFile, reco_vertex, reco_energy) -> dict[str, Any] | None:
+def _attention(run_dir: str | Path, chunk, f: EventFile, reco_vertex, reco_energy,
+               t0_ns: float = 0.0) -> dict[str, Any] | None:
     """Score and attention S(t) of the run's model on this event (None if the model has no attention)."""
     import torch
 
@@ -78,7 +80,7 @@ def _attention(run_dir: str | Path, chunk, f: EventFile, reco_vertex, reco_energ
     pmts = build_pmt_array(cfg)
     v = reco_vertex if reco_vertex is not None else chunk.vertex_mm[0].astype(np.float64)
     reco = {"valid": np.array([True]), "vertex_mm": v[None, :], "energy_MeV": np.array([reco_energy or 0.0]),
-            "t0_ns": np.zeros(1)}
+            "t0_ns": np.array([t0_ns])}  # the fitted start time, as evaluate uses it (gated T0 presets)
     es = event_set_from_chunk(chunk, reco, int(chunk.label[0]), "event", pmts, cfg, events=np.array([0]))
     with torch.no_grad():
         score, att = score_events(model, rep, es)
@@ -107,8 +109,9 @@ def event_payload(path: str | Path, index: int = 0, run: str | Path | None = Non
         cfg = f.detector_config()
         pos = f.pmt_positions_mm()
         run_meta = f.run
-        v_reco, e_reco, how = _reco_vertex(f, index, chunk) if reconstruct else (None, None, "not reconstructed")
-        att = _attention(run, chunk, f, v_reco, e_reco) if run is not None else None
+        v_reco, e_reco, how, t0 = (_reco_vertex(f, index, chunk) if reconstruct
+                                   else (None, None, "not reconstructed", 0.0))
+        att = _attention(run, chunk, f, v_reco, e_reco, t0) if run is not None else None
     v_true = chunk.vertex_mm[0].astype(np.float64)
     v_tau = v_reco if v_reco is not None else v_true
     v = cfg.scintillator.group_velocity_mm_per_ns

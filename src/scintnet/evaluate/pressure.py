@@ -158,6 +158,12 @@ def _cell_task(task: tuple) -> dict[str, Any]:
 
     cfg = RunConfig.from_dict(cfg_dict)
     run_dir = Path(run_dir)
+    if (run_dir / "run.json").exists():  # reuse a finished cell only if it was trained with these settings
+        from ..train.harness import TrainError, _resume_key
+
+        stored = RunConfig.from_dict(json.loads((run_dir / "run.json").read_text())["run_config"])
+        if _resume_key(stored) != _resume_key(cfg):
+            raise TrainError(f"{run_dir} was trained with other settings (model, epochs, data); choose another --out")
     if not (run_dir / "run.json").exists():  # resumable: a finished cell is not trained again
         if (run_dir / "checkpoint.pt").exists():
             train_run(cfg, run_dir, resume=True, progress=False, log=lambda m: None)

@@ -39,7 +39,7 @@ def _remove_stale(folder: Path, pattern: str) -> list[Path]:
         return removed
     for tmp in folder.glob(pattern):
         pid_text = tmp.name.rsplit(".tmp-", 1)[-1].split(".")[0]
-        if pid_text.isdigit() and not _pid_alive(int(pid_text)):
+        if pid_text.isascii() and pid_text.isdigit() and len(pid_text) < 10 and not _pid_alive(int(pid_text)):
             try:
                 if tmp.is_dir():
                     import shutil
@@ -67,8 +67,8 @@ def clean_stale_in(folder: str | Path) -> list[Path]:
 def check_output(path: str | Path, overwrite: bool = False, kind: str = "file") -> Path:
     """Check that ``path`` may be written, before any work is done.
 
-    ``kind``: "file" (an existing folder there is an error) or "dir" (a run folder; an existing non-empty
-    folder is refused unless ``overwrite``).  The parent folder must exist (it is not created: a typo in a
+    ``kind``: "file" (an existing folder there is an error) or "dir" (a run folder; an existing file there is
+    an error).  The parent folder must exist (it is not created: a typo in a
     path should not create a tree).  Stale temporary files of killed writers are cleaned up.
     """
     p = Path(path)
@@ -94,41 +94,33 @@ def check_output(path: str | Path, overwrite: bool = False, kind: str = "file") 
 
 @contextmanager
 def output_lock(path: str | Path) -> Iterator[Path]:
-    """Hold ``.NAME.lock`` next to ``path`` (the holder's PID inside) while writing ``path``.
+    """Hold an exclusive ``flock`` on ``.NAME.lock`` next to ``path`` while writing ``path``.
 
-    A second writer gets :class:`OutputError`; a lock left by a killed process (its PID gone) is taken over.
+    A second writer gets :class:`OutputError` naming the holder's PID; the kernel releases the lock when its
+    holder dies (``kill -9`` included), so there is no stale lock to take over and no race in doing so
+    (NFS v4 extends the lock to other hosts).  The small lock file stays: removing it would let a second
+    writer lock a new file while a first one still holds the old.
     """
+    import fcntl
+
     p = Path(path)
     lock = p.with_name(f".{p.name}.lock")
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            try:
-                pid = int(lock.read_text().strip() or "0")
-            except (OSError, ValueError):
-                pid = 0
-            if pid and _pid_alive(pid) and pid != os.getpid():
-                raise OutputError(f"{p} is being written by another scintnet process (pid {pid}); wait for it "
-                                  f"or choose another --out") from None
-            try:
-                lock.unlink()  # stale: its writer is gone
-            except FileNotFoundError:
-                pass
-            continue
-        with os.fdopen(fd, "w") as f:
-            f.write(str(os.getpid()))
-        break
-    else:
-        raise OutputError(f"{p}: cannot take the lock {lock}")
+    fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
     try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            except OSError:
+                holder = "?"
+            raise OutputError(f"{p} is being written by another scintnet process (pid {holder}); wait for it or "
+                              "choose another --out") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield lock
     finally:
-        try:
-            if lock.read_text().strip() == str(os.getpid()):
-                lock.unlink()
-        except OSError:
-            pass
+        os.close(fd)  # releases the lock
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:

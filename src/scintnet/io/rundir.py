@@ -38,7 +38,15 @@ def write_json_atomic(path: str | Path, obj: Any) -> Path:
 
 
 def detector_fingerprint(detector: dict[str, Any]) -> str:
-    """SHA-256 of a detector config without its name and description: equal physics, equal fingerprint."""
+    """SHA-256 of a detector config without its name and description: equal physics, equal fingerprint
+    (rebuilt through the config loader first, so retired fields and list/tuple spellings do not count)."""
+    from ..config import ConfigError
+    from ..detector.config import config_from_dict
+
+    try:
+        detector = config_from_dict(dict(detector)).to_dict()
+    except ConfigError:
+        pass
     d = {k: v for k, v in detector.items() if k not in ("name", "description")}
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
@@ -79,9 +87,9 @@ def find_evaluation(path: str | Path) -> Path:
         except (OSError, ValueError):
             items = []
         for it in reversed(items if isinstance(items, list) else []):
-            q = Path(it.get("path", "")) if isinstance(it, dict) else None
-            if q is not None and (q / SCORES).exists():
-                return q
+            q = it.get("path") if isinstance(it, dict) else None
+            if isinstance(q, str) and q and (Path(q) / SCORES).exists():
+                return Path(q)
         raise RunDirError(f"{p}: the evaluations recorded in {EVALUATIONS} are gone; rerun `scintnet evaluate`")
     hint = "run `scintnet evaluate` first" if (p / RUN_JSON).exists() else "not a run or evaluation folder"
     raise RunDirError(f"{p}: no evaluation found ({SCORES} in {p}/{EVAL_DIR} or a recorded --out); {hint}, "

@@ -232,19 +232,24 @@ def probe_hdf5(path: str | Path, timeout_s: float = PROBE_TIMEOUT_S) -> None:
             finally:
                 os._exit(code)
         t0 = time.monotonic()
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                code = os.waitstatus_to_exitcode(status)
-                if code != 0:
-                    msg = f"{path}: cannot read the HDF5 file's structure (corrupt or truncated)"
-                break
-            if time.monotonic() - t0 > timeout_s:
+        reaped = False
+        try:
+            while True:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    reaped = True
+                    code = os.waitstatus_to_exitcode(status)
+                    if code != 0:
+                        msg = f"{path}: cannot read the HDF5 file's structure (corrupt or truncated)"
+                    break
+                if time.monotonic() - t0 > timeout_s:
+                    msg = f"{path}: reading the HDF5 file's structure did not finish in {timeout_s:g} s (corrupt file)"
+                    break
+                time.sleep(0.002)
+        finally:
+            if not reaped:  # a hang, or an interrupt while waiting: the child must not outlive us
                 os.kill(pid, 9)
                 os.waitpid(pid, 0)
-                msg = f"{path}: reading the HDF5 file's structure did not finish in {timeout_s:g} s (corrupt file)"
-                break
-            time.sleep(0.002)
     _probed[key] = msg
     if msg is not None:
         raise EventFileError(msg)
@@ -311,7 +316,7 @@ class EventFile:
         except EventFileError:
             self.h5.close()
             raise
-        except (KeyError, OSError, ValueError, TypeError, IndexError, AttributeError) as exc:
+        except (KeyError, OSError, ValueError, TypeError, IndexError, AttributeError, OverflowError) as exc:
             self.h5.close()
             raise EventFileError(f"{path}: corrupt or truncated event file ({_one_line(exc)})") from None
 

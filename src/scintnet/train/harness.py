@@ -135,27 +135,34 @@ def _write_metrics(out: Path, history: list[dict[str, Any]]) -> None:
 
 
 def _ddp_worker(rank: int, world: int, init_file: str, backend: str, cfg: RunConfig, out_dir: str,
-                threads: int) -> None:
+                threads: int, verbose: bool = True) -> None:
     import torch.distributed as tdist
 
+    import sys
+
+    if backend == "nccl":
+        torch.cuda.set_device(rank)  # before the process group: one GPU per rank
     tdist.init_process_group(backend, init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
         out = Path(out_dir) if rank == 0 else Path(out_dir) / f".rank{rank}"  # only rank 0's files are kept
         cfg = dataclasses.replace(cfg, threads=threads)
         device = f"cuda:{rank}" if backend == "nccl" else "cpu"
-        train_run(cfg, out, progress=rank == 0, log=print if rank == 0 else (lambda m: None), device=device,
-                  dist=(rank, world))
+        say = (lambda m: print(m, file=sys.stderr, flush=True)) if rank == 0 and verbose else (lambda m: None)
+        train_run(cfg, out, progress=rank == 0 and verbose, log=say, device=device, dist=(rank, world))
     finally:
         tdist.destroy_process_group()
 
 
 def train_distributed(cfg: RunConfig, out_dir: str | Path, world_size: int = 2, backend: str | None = None,
-                      log: Callable[[str], None] = print) -> dict[str, Any]:
+                      log: Callable[[str], None] = print, verbose: bool = True) -> dict[str, Any]:
     """Data-parallel training in ``world_size`` processes (``torch.distributed``: gloo on CPU, NCCL on GPUs).
 
     Same harness as :func:`train_run`; gradients are averaged over the ranks, so with the same global batch
-    the model equals a one-process training (tests/test_train.py checks it).  Per-batch time budgets are off
-    (the ranks must take the same number of steps): give ``epochs``.  Returns rank 0's run summary.
+    the model equals a one-process training (tests/test_train.py checks it) for models without batch norm;
+    batch-norm statistics are taken per rank (plain DDP), so KamNet, DeepSphere and the CNN are close to, not
+    equal to, the one-process model.  Per-batch time budgets are off (the ranks must take the same number of
+    steps): give ``epochs``; early stopping is decided on rank 0.  A last batch smaller than 2 events per rank
+    is skipped.  ``verbose``: rank 0's progress and log lines on stderr.  Returns rank 0's run summary.
     """
     import shutil
     import tempfile
@@ -173,12 +180,21 @@ def train_distributed(cfg: RunConfig, out_dir: str | Path, world_size: int = 2, 
     out = Path(out_dir)
     if (out / "checkpoint.pt").exists():
         raise TrainError(f"{out} already holds a run; choose another --out")
-    with tempfile.TemporaryDirectory(prefix="scintnet-ddp-") as tmp:
-        log(f"distributed training: {world_size} processes, backend {backend}, {threads} threads each")
-        tmp_mp.start_processes(_ddp_worker, args=(world_size, str(Path(tmp) / "init"), backend, cfg, str(out), threads),
-                               nprocs=world_size, start_method="spawn")
-    for r in range(1, world_size):
-        shutil.rmtree(out / f".rank{r}", ignore_errors=True)
+    if not cfg.signal or not cfg.background:
+        raise TrainError("need at least one --signal and one --background event file")
+    cfg.validate()
+    check_training_files(cfg.signal, cfg.background)  # here, not first in a rank: a clean one-line error
+    try:
+        with tempfile.TemporaryDirectory(prefix="scintnet-ddp-") as tmp:
+            log(f"distributed training: {world_size} processes, backend {backend}, {threads} threads each")
+            tmp_mp.start_processes(_ddp_worker, args=(world_size, str(Path(tmp) / "init"), backend, cfg, str(out),
+                                                      threads, verbose), nprocs=world_size, start_method="spawn")
+    except tmp_mp.ProcessRaisedException as exc:  # a rank failed: its last line is the message
+        lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
+        raise TrainError(f"distributed training failed: {lines[-1] if lines else exc}") from None
+    finally:
+        for r in range(1, world_size):
+            shutil.rmtree(out / f".rank{r}", ignore_errors=True)
     summary = json.loads((out / "run.json").read_text())
     summary["distributed"] = {"world_size": world_size, "backend": backend, "threads_per_rank": threads}
     atomic_write_bytes(out / "run.json", json.dumps(summary, indent=2).encode())
@@ -243,7 +259,7 @@ def check_training_files(signal: list[str], background: list[str]) -> dict[str, 
                 if f.n_events == 0:
                     raise TrainError(f"{p}: holds no events")
                 det = json.loads(f.detector_json)
-            name = json.dumps({k: v for k, v in det.items() if k not in ("name", "description")}, sort_keys=True)
+            name = detector_fingerprint(det)
             if detector is None:
                 detector = (name, p)
                 first = det
@@ -358,6 +374,8 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
         bar = progress_bar(loaders["train"], desc=f"epoch {epoch}", unit="batch", leave=False, enabled=progress)
         for inputs, y in bar:
             n_global = y.numel()
+            if dist is not None and n_global < 2 * dist[1]:
+                continue  # a last batch too small to give every rank >= 2 events (batch norm needs 2); all skip it
             x = {k: v[shard].to(device) for k, v in inputs.items()}
             y = y[shard].to(device)
             with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=use_amp):
@@ -400,7 +418,14 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
         atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                            "epoch": epoch, "best_val": best_val, "bad_epochs": bad_epochs,
                            "history": json.dumps(history), "run_config": cfg.to_json()}, ckpt_path)
-        if cfg.patience is not None and bad_epochs >= cfg.patience:
+        stop = cfg.patience is not None and bad_epochs >= cfg.patience
+        if dist is not None:  # rank 0 decides (batch-norm statistics are per rank): no rank waits alone
+            import torch.distributed as tdist
+
+            flag = torch.tensor([int(stop)])
+            tdist.broadcast(flag, 0)
+            stop = bool(flag.item())
+        if stop:
             stopped = "early_stopping"
             break
         if cfg.max_train_seconds is not None and trained_s >= cfg.max_train_seconds:
