@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ def export_onnx(run_dir: str | Path, out: str | Path, data: list[str] | None = N
     inputs = rep(ev, idx)
     names = list(inputs)
     out = Path(out)
-    tmp = out.with_name(f".{out.name}.tmp")
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")  # the convention io.outputs cleans up after a kill
     example = tuple(v[:2] for v in inputs.values())
     torch.onnx.export(model, example, str(tmp), dynamo=False, input_names=names, output_names=["logit"],
                       dynamic_axes={**{n: {0: "batch"} for n in names}, "logit": {0: "batch"}}, opset_version=opset)

@@ -8,7 +8,6 @@ import cycle.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Callable
 
@@ -62,9 +61,9 @@ def load_or_make_calibration(cfg: DetectorConfig, cache_dir: Path | None = None,
         log(f"making the energy calibration for {cfg.name} (electron guns) -> {path}")
     cal = make_calibration(cfg, n_per_energy=n_per_energy, workers=workers)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(cal.to_json())
-    os.replace(tmp, path)
+    from ..io.outputs import write_text_atomic
+
+    write_text_atomic(path, cal.to_json())
     return cal
 
 

@@ -46,9 +46,10 @@ class TrainError(ScintnetError):
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    """:func:`scintnet.io.outputs.write_bytes_atomic` (kept under this name for its many callers)."""
+    from ..io.outputs import write_bytes_atomic
+
+    write_bytes_atomic(path, data)
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
