@@ -67,7 +67,7 @@ _PIXELS = """(sel) => { const c = document.querySelector(sel); const g = c.getCo
 def event_file(tmp_path_factory):
     cfg = load_config("klz400-fast")
     p = tmp_path_factory.mktemp("disp") / "xe.h5"
-    run_simulation(SimConfig(cfg.to_json(), cfg.name, "Xe136_0vbb", 3, 5, "xels", None, 3, True), p)
+    run_simulation(SimConfig.for_detector(cfg, "Xe136_0vbb", 3, 5, chunk_size=3), p)
     return p
 
 

@@ -28,7 +28,7 @@ def _datasets(path):
 
 def test_dask_simulation_equals_local(tmp_path, dask_default):
     cfg = load_config("klz400-fast")
-    sim = SimConfig(cfg.to_json(), cfg.name, "C10", 120, 9, chunk_size=30, store_deposits=True)
+    sim = SimConfig.for_detector(cfg, "C10", 120, 9, chunk_size=30, store_deposits=True)
     run_simulation(sim, tmp_path / "dask.h5", workers=2)  # the default engine is dask here
     ex.set_default_executor("local")
     run_simulation(sim, tmp_path / "local.h5", workers=2)

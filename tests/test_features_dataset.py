@@ -26,7 +26,8 @@ def files(tmp_path_factory):
     load_or_make_calibration(cfg, cache, n_per_energy=120)  # small, fast calibration for the tests
     out = {"cache": cache}
     for name, src, seed in (("sig", "Xe136_0vbb", 11), ("bkg", "C10", 12)):
-        sim = SimConfig(cfg.to_json(), "klz800", src, N, seed, "sphere:1700", None, N, False)
+        sim = SimConfig.for_detector(cfg, src, N, seed, preset="klz800", vertex="sphere:1700", chunk_size=N,
+                                     store_deposits=False)
         run_simulation(sim, d / f"{name}.h5")
         out[name] = d / f"{name}.h5"
     return out

@@ -30,7 +30,7 @@ def sets(tmp_path_factory):
     load_or_make_calibration(cfg, cache, n_per_energy=120)
     out = []
     for src, seed in (("Xe136_0vbb", 21), ("C10", 22)):
-        run_simulation(SimConfig(cfg.to_json(), "klz400-fast", src, N, seed, "xels", None, N, False), d / f"{src}.h5")
+        run_simulation(SimConfig.for_detector(cfg, src, N, seed, preset="klz400-fast", chunk_size=N, store_deposits=False), d / f"{src}.h5")
         out.append(load_event_set(d / f"{src}.h5", label=int(src != "C10"), cache_dir=cache, log=None))
     return out
 

@@ -332,7 +332,7 @@ def test_evaluate_refuses_other_detector_unless_forced(fuzz_inputs, tmp_path):
     from scintnet.sim.run import SimConfig, run_simulation
 
     cfg = load_config("klz400-fast", overrides=["pmts.types.0.quantum_efficiency=0.2"])
-    run_simulation(SimConfig(cfg.to_json(), cfg.name, "C10", 20, 1, "xels", None, 20, False), other)
+    run_simulation(SimConfig.for_detector(cfg, "C10", 20, 1, chunk_size=20, store_deposits=False), other)
     with pytest.raises(EvaluateError, match="--force"):
         check_data_detector(meta, [str(other)])
     check_data_detector(meta, [str(other)], force=True)

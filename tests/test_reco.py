@@ -84,7 +84,7 @@ def test_bad_events_flagged(rec):
 def test_reco_file_resumes_after_interruption(rec, tmp_path):
     r = rec[0]
     src = tmp_path / "in.h5"
-    run_simulation(SimConfig(r.cfg.to_json(), "klz800", "Xe136_0vbb", 120, 4, "xels", None, 120, False), src)
+    run_simulation(SimConfig.for_detector(r.cfg, "Xe136_0vbb", 120, 4, preset="klz800", chunk_size=120, store_deposits=False), src)
     calls = []
 
     class Boom(Exception):
@@ -114,7 +114,7 @@ def test_dataset_reads_stored_reco(rec, tmp_path):
 
     r, cache = rec
     src = tmp_path / "in.h5"
-    run_simulation(SimConfig(r.cfg.to_json(), "klz800", "Xe136_0vbb", 80, 5, "xels", None, 80, False), src)
+    run_simulation(SimConfig.for_detector(r.cfg, "Xe136_0vbb", 80, 5, preset="klz800", chunk_size=80, store_deposits=False), src)
     out = tmp_path / "out.h5"
     reco_file(src, out, r)
     with h5py.File(out, "r+") as h:  # mark a stored vertex: the dataset must use /reco, not refit

@@ -46,7 +46,7 @@ def test_gamma_events_are_multi_site():
     cfg = load_config("klz800")
     out = {}
     for src in ("electron", "gamma"):
-        sim = SimConfig(cfg.to_json(), "klz800", src, 400, 5, "center", 2.0, 400, True)
+        sim = SimConfig.for_detector(cfg, src, 400, 5, preset="klz800", vertex="center", energy_MeV=2.0, chunk_size=400)
         c = simulate_chunk(sim, 0)
         ev = np.repeat(np.arange(c.n_events), np.diff(c.dep_offsets))
         w = c.dep_edep_MeV.astype(float)

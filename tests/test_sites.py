@@ -12,7 +12,7 @@ from scintnet.sim.run import SimConfig, run_simulation, simulate_chunk
 
 def _chunk(src, e, n=300, seed=1):
     cfg = load_config("klz400-fast")
-    return simulate_chunk(SimConfig(cfg.to_json(), cfg.name, src, n, seed, "sphere:1000", e, n, True), 0)
+    return simulate_chunk(SimConfig.for_detector(cfg, src, n, seed, vertex="sphere:1000", energy_MeV=e, chunk_size=n), 0)
 
 
 def test_electrons_single_site_gammas_multi_site():
@@ -29,7 +29,7 @@ def test_electrons_single_site_gammas_multi_site():
 
 def test_split_by_sites_writes_both_files(tmp_path):
     cfg = load_config("klz400-fast")
-    run_simulation(SimConfig(cfg.to_json(), cfg.name, "gamma", 200, 3, "sphere:1000", 3.0, 100, True), tmp_path / "g.h5")
+    run_simulation(SimConfig.for_detector(cfg, "gamma", 200, 3, vertex="sphere:1000", energy_MeV=3.0, chunk_size=100), tmp_path / "g.h5")
     res = split_by_sites(tmp_path / "g.h5", tmp_path / "s.h5", tmp_path / "m.h5")
     with EventFile(tmp_path / "s.h5") as fs, EventFile(tmp_path / "m.h5") as fm:
         assert fs.n_events == res["n_single"] and fm.n_events == res["n_multi"]

@@ -14,7 +14,7 @@ from scintnet.sim.run import SimConfig, run_simulation
 
 def _sim(n=300, chunk=100, seed=7, source="Xe136_0vbb", **kw):
     cfg = load_config("klz800")
-    return SimConfig(cfg.to_json(), "klz800", source, n, seed, chunk_size=chunk, **kw)
+    return SimConfig.for_detector(cfg, source, n, seed, chunk_size=chunk, **kw)
 
 
 def _datasets(path):

@@ -23,7 +23,8 @@ def files(tmp_path_factory):
     out = {}
     for name, src, energy, seed in (("sig", "Xe136_0vbb", None, 1), ("alpha", "alpha", 16.0, 2),
                                     ("sig_test", "Xe136_0vbb", None, 3), ("alpha_test", "alpha", 16.0, 4)):
-        sim = SimConfig(cfg.to_json(), cfg.name, src, 240, seed, "sphere:1000", energy, 240, False)
+        sim = SimConfig.for_detector(cfg, src, 240, seed, vertex="sphere:1000", energy_MeV=energy, chunk_size=240,
+                                     store_deposits=False)
         run_simulation(sim, d / f"{name}.h5")
         out[name] = str(d / f"{name}.h5")
     return out

@@ -17,7 +17,8 @@ def bench_sim(cfg: DetectorConfig, preset: str, source: str = "Xe136_0vbb", n_ev
     from .sim.run import simulate_events
 
     n_chunks = 1 + (n_events + chunk_size - 1) // chunk_size
-    sim = SimConfig(cfg.to_json(), preset, source, n_chunks * chunk_size, seed, "xels", None, chunk_size, False)
+    sim = SimConfig.for_detector(cfg, source, n_chunks * chunk_size, seed, preset=preset, vertex="xels",
+                                 chunk_size=chunk_size, store_deposits=False)
     simulate_chunk(sim, 0)  # warm up: Numba compilation / cache load, lookup tables
     t = time.perf_counter()
     npe = 0

@@ -100,8 +100,8 @@ def simulate(
         _fail(str(exc))
     if optics not in ("production", "reference"):
         _fail(f"--optics must be production or reference, not {optics!r}")
-    sim = SimConfig(cfg.to_json(), cfg.name, source, events, seed, vertex, energy, chunk_size, not no_deposits,
-                    optics)
+    sim = SimConfig.for_detector(cfg, source, events, seed, vertex=vertex, energy_MeV=energy, chunk_size=chunk_size,
+                                 store_deposits=not no_deposits, optics=optics)
     import time
 
     t = time.perf_counter()

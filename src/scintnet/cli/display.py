@@ -40,7 +40,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
                 cfg = load_config(preset)
                 path = Path(tmp) / f"{source}.h5"
-                run_simulation(SimConfig(cfg.to_json(), cfg.name, source, event + 1, seed, chunk_size=event + 1), path)
+                run_simulation(SimConfig.for_detector(cfg, source, event + 1, seed, chunk_size=event + 1), path)
             payload = event_payload(path, event, run=run, reconstruct=not no_reco)
             page = write_event_page(payload, out_path, overwrite=overwrite)
         res = {"out": str(page), "bytes": page.stat().st_size, "event": event, "source": payload["source"],

@@ -31,9 +31,13 @@ from ..physics.sources import get_source
 from ..physics.vertex import parse_vertex, sample_vertices
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SimConfig:
-    """Everything that determines a run's content."""
+    """Everything that determines a run's content (keyword-only: nine fields in a row are easy to swap).
+
+    Build it from a detector with :meth:`for_detector`; ``detector_json`` is the frozen detector
+    (``DetectorConfig.to_json``) so that a worker rebuilds exactly the same geometry.
+    """
 
     detector_json: str
     preset: str
@@ -45,6 +49,13 @@ class SimConfig:
     chunk_size: int = 2000
     store_deposits: bool = True
     optics: str = "production"  # or "reference": every optical photon tracked (scintnet.optics.response)
+
+    @classmethod
+    def for_detector(cls, cfg: DetectorConfig, source: str, n_events: int, seed: int, *,
+                     preset: str | None = None, **kw: Any) -> "SimConfig":
+        """``SimConfig`` for detector ``cfg`` (``preset`` defaults to ``cfg.name``); ``kw``: the other fields."""
+        return cls(detector_json=cfg.to_json(), preset=cfg.name if preset is None else preset, source=source,
+                   n_events=n_events, seed=seed, **kw)
 
     def run_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -210,6 +221,7 @@ def simulate_events(cfg: DetectorConfig, preset: str, source: str, n: int, seed:
                     energy_MeV: float | None = None, workers: int = 1, chunk_size: int = 1000) -> EventChunk:
     """Simulate ``n`` events in memory, chunk by chunk through the executor (the same chain and seeding as
     :func:`run_simulation`; for validation and calibration -- use ``scintnet simulate`` for files)."""
-    sim = SimConfig(cfg.to_json(), preset, source, n, seed, vertex, energy_MeV, chunk_size, store_deposits=False)
+    sim = SimConfig.for_detector(cfg, source, n, seed, preset=preset, vertex=vertex, energy_MeV=energy_MeV,
+                                 chunk_size=chunk_size, store_deposits=False)
     results = dict(get_executor(workers).map_unordered(_memory_task, [(sim, i) for i in range(sim.n_chunks)]))
     return concat_chunks([results[(sim, i)] for i in range(sim.n_chunks)])

@@ -202,7 +202,7 @@ def make_fuzz_inputs(work: Path, seed: int = 1) -> dict[str, Path]:
     for k, src in enumerate(("Xe136_0vbb", "C10")):
         p = work / f"{src}.h5"
         if not p.exists():
-            run_simulation(SimConfig(cfg.to_json(), cfg.name, src, 400, seed + k, "xels", None, 200, k == 0), p)
+            run_simulation(SimConfig.for_detector(cfg, src, 400, seed + k, chunk_size=200, store_deposits=k == 0), p)
         files[src] = p
     s = work / "stream.h5"
     if not s.exists():
