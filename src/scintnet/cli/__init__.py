@@ -282,10 +282,11 @@ def _register_stages() -> None:
     from . import jets as _jets
     from . import reco as _reco
     from . import sparse as _sparse
+    from . import study as _study
     from . import tagging as _tagging
     from . import train as _train
 
-    for mod in (_reco, _train, _analysis, _tagging, _sparse, _jets, _display):
+    for mod in (_reco, _train, _analysis, _tagging, _sparse, _jets, _display, _study):
         mod.register(app, bench_app)
 
 

@@ -10,17 +10,19 @@ This measures the test-statistics part; training-to-training variation needs boo
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .metrics import (auc, energy_matching_weights, rejection_at_acceptance, vertex_matching_weights,
-                      weighted_rejection_at_acceptance)
+from .metrics import (auc, bootstrap_metric, energy_matching_weights, rejection_at_acceptance,
+                      vertex_matching_weights, weighted_rejection_at_acceptance)
 
 
-def _load(path: str | Path, key: str = "score", double_pulse_loss: float | None = None
-          ) -> tuple[dict[str, np.ndarray], str]:
-    """One dataset (``score``, ``energy_MeV``, ...) per source group of a scores.h5, and the signal name.
+def load_field(path: str | Path, key: str = "score", double_pulse_loss: float | None = None
+               ) -> tuple[dict[str, np.ndarray], str]:
+    """One dataset (``score``, ``energy_MeV``, ...) per source group of a scores.h5 (or of the evaluation a
+    run folder recorded), and the signal group's name.
 
     ``double_pulse_loss``: with ``key="score"``, apply the double-pulse cut that loses this fraction
     of the signal (:mod:`scintnet.reco.pileup`): failing events get score −1, so every metric on the
@@ -41,7 +43,7 @@ def _load(path: str | Path, key: str = "score", double_pulse_loss: float | None 
     try:
         frac = {k: np.asarray(v, float) for k, v in sc.field("second_pulse_fraction").items()}
     except ScoresFileError as exc:
-        raise ValueError(f"{p}: {exc} (evaluate with this version, or benchmarks/add_double_pulse.py for "
+        raise ValueError(f"{p}: {exc} (evaluate with this version, or `scintnet study migrate-scores` for "
                          "older runs)") from None
     cut = cut_for_signal_loss(frac[sig], double_pulse_loss)
     return {k: apply_cut(v, frac[k], cut) for k, v in out.items()}, sig
@@ -57,9 +59,9 @@ def paired_comparison(run_a: str | Path, run_b: str | Path, background: str | li
     (:func:`~scintnet.evaluate.metrics.energy_matching_weights`) — the rejection at fixed energy.
     ``vertex_matched``: as ``energy_matched`` and, in addition, the signal weighted to the background's
     radial distribution (:func:`~scintnet.evaluate.metrics.vertex_matching_weights`).
-    ``double_pulse_loss``: both runs behind the same double-pulse cut (that signal loss; see :func:`_load`)."""
-    a, sig_a = _load(run_a, double_pulse_loss=double_pulse_loss)
-    b, sig_b = _load(run_b, double_pulse_loss=double_pulse_loss)
+    ``double_pulse_loss``: both runs behind the same double-pulse cut (that signal loss; see :func:`load_field`)."""
+    a, sig_a = load_field(run_a, double_pulse_loss=double_pulse_loss)
+    b, sig_b = load_field(run_b, double_pulse_loss=double_pulse_loss)
     if sig_a != sig_b:
         raise ValueError(f"different signal sources: {sig_a} vs {sig_b}")
     if background is None:
@@ -76,10 +78,10 @@ def paired_comparison(run_a: str | Path, run_b: str | Path, background: str | li
     bb = np.concatenate([b[k] for k in bkgs])
     ws = None
     if energy_matched or vertex_matched:
-        e, _ = _load(run_a, "energy_MeV")
+        e, _ = load_field(run_a, "energy_MeV")
         w = energy_matching_weights(e[sig_a], np.concatenate([e[k] for k in bkgs]))
         if vertex_matched:
-            r, _ = _load(run_a, "radius_mm")
+            r, _ = load_field(run_a, "radius_mm")
             ws = vertex_matching_weights(r[sig_a], np.concatenate([r[k] for k in bkgs]))
         rej = lambda s, bg, i, j: weighted_rejection_at_acceptance(  # noqa: E731
             s, bg, w[j], acceptance, weights_signal=None if ws is None else ws[i])
@@ -101,6 +103,49 @@ def paired_comparison(run_a: str | Path, run_b: str | Path, background: str | li
             "rejection_diff_paired_std": float(d_rej.std()), "fraction_a_better": float(np.mean(d_rej > 0)),
             "auc_a": auc(sa, ba), "auc_b": auc(sb, bb), "auc_diff_paired_std": float(d_auc.std()), "n_boot": n_boot,
             "floors_a": _floors_of(run_a, bkgs), "floors_b": _floors_of(run_b, bkgs)}
+
+
+@dataclass(frozen=True)
+class GroupRejection:
+    """Rejection at the signal acceptance of one background group (or several pooled), with its
+    event-bootstrap spread and the number of background events."""
+
+    rejection: float
+    sd: float
+    n_events: int
+
+
+def score_groups(path: str | Path) -> list[str]:
+    """The source groups of a scores file (or of a run's recorded evaluation)."""
+    return list(load_field(path)[0])
+
+
+def group_rejection(path: str | Path, groups: list[str], n_boot: int = 300, seed: int = 0, acceptance: float = 0.9,
+                    double_pulse_loss: float | None = None) -> GroupRejection:
+    """Rejection of the pooled ``groups`` (those present) at ``acceptance`` of the signal, event-bootstrap sd."""
+    sc, sig = load_field(path, double_pulse_loss=double_pulse_loss)
+    present = [g for g in groups if g in sc]
+    if not present:
+        raise ValueError(f"{path}: none of the groups {groups} was evaluated (groups: {', '.join(sc)})")
+    s, b = sc[sig], np.concatenate([sc[g] for g in present])
+    fn = lambda x, y: rejection_at_acceptance(x, y, acceptance)  # noqa: E731
+    _, sd = bootstrap_metric(s, b, fn, n_boot=n_boot, seed=seed)
+    return GroupRejection(fn(s, b), sd, int(b.size))
+
+
+def matched_rejection(path: str | Path, groups: list[str], vertex: bool = False, acceptance: float = 0.9,
+                      double_pulse_loss: float | None = None) -> float:
+    """Rejection of the pooled ``groups`` at fixed energy: the background weighted to the signal's
+    reconstructed-energy spectrum; ``vertex=True``: also the signal weighted to the background's radii."""
+    sc, sig = load_field(path, double_pulse_loss=double_pulse_loss)
+    en, _ = load_field(path, "energy_MeV")
+    b = np.concatenate([sc[g] for g in groups])
+    w = energy_matching_weights(en[sig], np.concatenate([en[g] for g in groups]))
+    ws = None
+    if vertex:
+        r, _ = load_field(path, "radius_mm")
+        ws = vertex_matching_weights(r[sig], np.concatenate([r[g] for g in groups]))
+    return weighted_rejection_at_acceptance(sc[sig], b, w, acceptance, weights_signal=ws)
 
 
 def _floors_of(run: str | Path, backgrounds: list[str]) -> dict | None:

@@ -24,6 +24,7 @@ EVAL_DIR = "eval"
 SCORES = "scores.h5"
 EVALUATION = "evaluation.json"
 EVALUATIONS = "evaluations.json"
+METRICS = "metrics.csv"  # per-epoch training metrics (one row per epoch)
 
 
 class RunDirError(ScintnetError):
@@ -35,6 +36,45 @@ def write_json_atomic(path: str | Path, obj: Any) -> Path:
     from .outputs import write_text_atomic
 
     return write_text_atomic(path, json.dumps(obj, indent=2))
+
+
+def _read_json(path: Path, what: str) -> dict[str, Any]:
+    if not path.is_file():
+        raise RunDirError(f"{path} not found ({what})")
+    try:
+        d = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise RunDirError(f"{path}: unreadable ({' '.join(str(exc).split())[:120]})") from None
+    if not isinstance(d, dict):
+        raise RunDirError(f"{path}: not a JSON object")
+    return d
+
+
+def read_run_json(run_dir: str | Path) -> dict[str, Any]:
+    """The ``run.json`` of a training run folder (config under ``run_config``, ``params``, summary)."""
+    d = _read_json(Path(run_dir) / RUN_JSON, "not a training run folder: train one with `scintnet train`")
+    if "run_config" not in d:
+        raise RunDirError(f"{Path(run_dir) / RUN_JSON}: no 'run_config' (not written by `scintnet train`)")
+    return d
+
+
+def read_evaluation(path: str | Path) -> dict[str, Any]:
+    """``evaluation.json`` of an evaluation folder, of a run's recorded evaluation, or the file itself."""
+    p = Path(path)
+    if not (p.is_file() and p.suffix == ".json"):
+        p = find_evaluation(p) / EVALUATION
+    return _read_json(p, "run `scintnet evaluate` first")
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, str]]:
+    """Rows of a run's ``metrics.csv`` (one per epoch; values as the CSV holds them)."""
+    import csv
+
+    p = Path(run_dir) / METRICS
+    if not p.is_file():
+        raise RunDirError(f"{p} not found (not a training run folder, or it has not finished an epoch)")
+    with open(p, newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def detector_fingerprint(detector: dict[str, Any]) -> str:

@@ -112,3 +112,24 @@ def read_scores(path: str | Path, fields: tuple[str, ...] = PER_EVENT, require_s
     if require_signal and sig not in out:
         raise ScoresFileError(f"{p}: signal source {sig!r} has no group (groups: {', '.join(out)})")
     return Scores(sig, out)
+
+
+def add_fields(path: str | Path, fields: dict[str, dict[str, np.ndarray]]) -> Path:
+    """Add (or replace) per-event datasets of existing groups, e.g. ``second_pulse_fraction`` for an
+    evaluation made before it existed; the file is rewritten atomically in the current format.
+
+    ``fields``: {group: {dataset: array}} with names of :data:`PER_EVENT` (not ``score``: scores are
+    the evaluation's own) and one entry per scored event of the group."""
+    sc = read_scores(path)
+    unknown = sorted(set(fields) - set(sc.groups))
+    if unknown:
+        raise ScoresFileError(f"{path}: no groups {unknown} (groups: {', '.join(sc.groups)})")
+    for g, d in fields.items():
+        for k, v in d.items():
+            if k not in PER_EVENT or k == "score":
+                raise ScoresFileError(f"{path}: cannot add {k!r} (addable: {', '.join(PER_EVENT[1:])})")
+            n = sc.groups[g]["score"].shape[0]
+            if np.shape(v)[:1] != (n,):
+                raise ScoresFileError(f"{path}: {g}/{k} has {np.shape(v)[:1]} entries, the group {n} scores")
+            sc.groups[g][k] = np.asarray(v)
+    return write_scores(path, sc.groups, sc.signal)

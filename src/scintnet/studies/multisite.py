@@ -9,90 +9,82 @@
    the two scores correlate: if the e/gamma model uses the multi-site nature of gammas, its
    score is higher for single-site gammas and correlates with the site model's score.
 
-Usage:
-    python benchmarks/study_multisite.py --eg-run runs/fast_kamnet --out out/multisite \
-        [--events 24000 --test-events 8000 --minutes 10 --workers 2]
-Prints one JSON object; writes out/multisite/{multisite.json, multisite.png}.
+``scintnet study multisite --eg-run runs/fast_kamnet --out out/multisite [--events 24000 --test-events 8000
+--minutes 10 --workers 2]`` prints one JSON object and writes OUT/{multisite.json, multisite.png}.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from ..io.rundir import write_json_atomic
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--eg-run", required=True, help="trained electron vs electron-gamma run (e.g. 0nbb vs 10C)")
-    ap.add_argument("--out", default="out/multisite")
-    ap.add_argument("--preset", default="cpu", help="KamNet preset of the site model")
-    ap.add_argument("--energy", type=float, default=3.0, help="gamma energy, MeV")
-    ap.add_argument("--events", type=int, default=24000, help="training gammas (before the split)")
-    ap.add_argument("--test-events", type=int, default=8000)
-    ap.add_argument("--minutes", type=float, default=10.0, help="training time limit")
-    ap.add_argument("--e-window", type=float, nargs=2, default=(2.5, 3.5), help="reconstructed energy window, MeV")
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=31)
-    a = ap.parse_args()
+
+def multisite_study(eg_run: str | Path, out: str | Path = "out/multisite", preset: str = "cpu", energy_MeV: float = 3.0,
+                    events: int = 24000, test_events: int = 8000, minutes: float = 10.0,
+                    e_window: tuple[float, float] = (2.5, 3.5), workers: int = 2, seed: int = 31) -> dict[str, Any]:
+    """Run the study (simulation and training resume: existing files and checkpoints are reused)."""
+    import time
 
     from scipy.stats import pearsonr, spearmanr
 
-    from scintnet.detector.config import load_config
-    from scintnet.evaluate.evaluate import score_events
-    from scintnet.evaluate.metrics import auc, bootstrap_metric, rejection_at_acceptance
-    from scintnet.evaluate.sites import split_by_sites
-    from scintnet.features.dataset import Selection, load_event_set
-    from scintnet.sim.run import SimConfig, run_simulation
-    from scintnet.train.config import RunConfig
-    from scintnet.train.data import representation_for
-    from scintnet.train.harness import load_trained, train_run
+    from ..detector.config import load_config
+    from ..evaluate.evaluate import score_events
+    from ..evaluate.metrics import auc, bootstrap_metric, rejection_at_acceptance
+    from ..evaluate.sites import split_by_sites
+    from ..features.dataset import Selection, load_event_set
+    from ..sim.run import SimConfig, run_simulation
+    from ..train.config import RunConfig
+    from ..train.data import representation_for
+    from ..train.harness import load_trained, train_run
 
-    out = Path(a.out)
+    out = Path(out)
     (out / "data").mkdir(parents=True, exist_ok=True)
     cfg = load_config("klz400-fast")
     t0 = time.perf_counter()
     split = {}
-    for k, (name, n) in enumerate((("train", a.events), ("test", a.test_events))):
-        f = out / "data" / f"gamma{a.energy:g}_{name}.h5"
+    for k, (name, n) in enumerate((("train", events), ("test", test_events))):
+        f = out / "data" / f"gamma{energy_MeV:g}_{name}.h5"
         if not f.exists():
-            run_simulation(SimConfig(cfg.to_json(), cfg.name, "gamma", n, a.seed + k, "sphere:1400", a.energy, 2000,
-                                     True), f, a.workers)
+            run_simulation(SimConfig.for_detector(cfg, "gamma", n, seed + k, vertex="sphere:1400", energy_MeV=energy_MeV,
+                                                  chunk_size=2000), f, workers)
         split[name] = split_by_sites(f, out / "data" / f"single_{name}.h5", out / "data" / f"multi_{name}.h5")
     t_sim = time.perf_counter() - t0
 
-    run = out / f"kamnet_{a.preset}_sites"
-    rc = RunConfig(model="kamnet", preset=a.preset, signal=[str(out / "data" / "single_train.h5")],
-                   background=[str(out / "data" / "multi_train.h5")], epochs=30, batch_size=64, seed=a.seed,
-                   e_min_MeV=a.e_window[0], e_max_MeV=a.e_window[1], r_max_mm=1570.0, select_on="val_auc",
-                   max_events_per_class=None, max_train_seconds=60 * a.minutes)
+    run = out / f"kamnet_{preset}_sites"
+    rc = RunConfig(model="kamnet", preset=preset, signal=[str(out / "data" / "single_train.h5")],
+                   background=[str(out / "data" / "multi_train.h5")], epochs=30, batch_size=64, seed=seed,
+                   e_min_MeV=e_window[0], e_max_MeV=e_window[1], r_max_mm=1570.0, select_on="val_auc",
+                   max_events_per_class=None, max_train_seconds=60 * minutes)
     summary = train_run(rc, run, resume=(run / "checkpoint.pt").exists(), progress=False, log=lambda m: None)
 
-    sel = Selection(e_min_MeV=a.e_window[0], e_max_MeV=a.e_window[1], r_max_mm=1570.0)
+    sel = Selection(e_min_MeV=e_window[0], e_max_MeV=e_window[1], r_max_mm=1570.0)
     single = load_event_set([str(out / "data" / "single_test.h5")], label=1, selection=sel, seed=0)
     multi = load_event_set([str(out / "data" / "multi_test.h5")], label=0, selection=sel, seed=0)
     scores = {}
-    for key, path in (("site", run), ("eg", Path(a.eg_run))):
+    for key, path in (("site", run), ("eg", Path(eg_run))):
         model, _ = load_trained(path)
         rep = representation_for(model)
         scores[key] = (score_events(model, rep, single)[0], score_events(model, rep, multi)[0])
     s_site, m_site = scores["site"]
     s_eg, m_eg = scores["eg"]
-    rej, rej_sd = bootstrap_metric(s_site, m_site, rejection_at_acceptance, n_boot=200, seed=2)
+    # the full-sample rejection with the bootstrap sd (the script before this module quoted the bootstrap mean)
+    rej = rejection_at_acceptance(s_site, m_site)
+    _, rej_sd = bootstrap_metric(s_site, m_site, rejection_at_acceptance, n_boot=200, seed=2)
     all_site = np.concatenate([s_site, m_site])
     all_eg = np.concatenate([s_eg, m_eg])
     res = {
-        "energy_MeV": a.energy, "detector": "klz400-fast", "site_definition": "clusters (30 mm linkage) with >= 10 % of the light",
+        "energy_MeV": energy_MeV, "detector": "klz400-fast", "site_definition": "clusters (30 mm linkage) with >= 10 % of the light",
         "split_train": split["train"], "split_test": split["test"], "simulation_seconds": t_sim,
         "site_model": {"run": str(run), "train_seconds": summary.get("train_seconds"),
                        "epochs_done": summary.get("epochs_done"), "best_val_auc": summary.get("best_val_auc"),
                        "test_auc": auc(s_site, m_site), "multi_site_rejection_at_90": rej,
                        "multi_site_rejection_at_90_bootstrap_std": rej_sd,
                        "n_test_single": int(s_site.size), "n_test_multi": int(m_site.size)},
-        "eg_model": {"run": a.eg_run, "auc_single_vs_multi": auc(s_eg, m_eg),
+        "eg_model": {"run": str(eg_run), "auc_single_vs_multi": auc(s_eg, m_eg),
                      "mean_score_single": float(s_eg.mean()), "mean_score_multi": float(m_eg.mean())},
         "correlation": {"pearson": float(pearsonr(all_site, all_eg)[0]),
                         "spearman": float(spearmanr(all_site, all_eg)[0]),
@@ -100,15 +92,14 @@ def main() -> None:
                         "spearman_within_multi": float(spearmanr(m_site, m_eg)[0])},
     }
     res["plot"] = _plot(scores, res, out / "multisite.png")
-    (out / "multisite.json").write_text(json.dumps(res, indent=2))
-    print(json.dumps(res))
+    write_json_atomic(out / "multisite.json", res)
+    return res
 
 
 def _plot(scores, res, path: Path) -> str:
-    import matplotlib
+    from ..plotting import pyplot, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     s_site, m_site = scores["site"]
     s_eg, m_eg = scores["eg"]
@@ -128,11 +119,5 @@ def _plot(scores, res, path: Path) -> str:
     ax[2].set_xlabel("site-model score")
     ax[2].set_ylabel("e / e+gamma model score")
     ax[2].set_title(f"3 MeV gammas: Spearman {res['correlation']['spearman']:.2f}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return str(path)
+    return save(fig, path)
 
-
-if __name__ == "__main__":
-    main()
