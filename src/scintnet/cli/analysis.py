@@ -112,128 +112,25 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """Fit a configuration and set 90 % C.L. limits (Wilks; optional FC, Bayesian, bands)."""
-        import numpy as np
+        from ..analysis.fit import check_data_spec, fit_request, run_fit
+        from ..analysis.model import load_analysis_config
+        from ..errors import ScintnetError
 
-        from ..analysis import conversions as cv
-        from ..analysis import limits as lm
-        from threadpoolctl import threadpool_limits
-
-        from ..analysis.likelihood import MINIMIZERS, LikelihoodError
-        from ..analysis.model import AnalysisConfigError, build_model, load_analysis_config
-
-        from ..analysis.model import parse_toy_seed
-
-        threadpool_limits(1, user_api="blas")  # small fit matrices: threads only cost (see analysis.limits)
         try:
-            if data.startswith("toy:"):
-                parse_toy_seed(data)  # before the templates are built (seconds)
-            elif data != "asimov" and not Path(data).is_file():
-                _fail(f"--data {data!r}: not 'asimov', 'toy:SEED' or an existing .npy histogram file")
+            check_data_spec(data)  # before the configuration and the templates (seconds)
             acfg = load_analysis_config(preset, config)
-            fit_opts = _fit_options(config)
-            minimizer = minimizer or fit_opts.get("minimizer", "newton")
-            if minimizer not in MINIMIZERS:
-                _fail(f"minimizer {minimizer!r} is unknown; choose from {', '.join(MINIMIZERS)}")
-            score_files = [Path(x) for x in (scores or fit_opts.get("scores", []))]
-            smap = dict(fit_opts.get("score_map", {}))
-            for item in score_map or []:
-                if "=" not in item:
-                    _fail(f"--score-map {item!r} must look like COMPONENT=GROUP")
-                k, v = item.split("=", 1)
-                smap[k.strip()] = v.strip()
-            pdfs = None
-            score_info: dict = {}
-            if score_files:
-                from ..analysis.scores import read_score_groups, score_edges, score_pdfs
-
-                groups, sig_group = read_score_groups(score_files)
-                sig_group = acfg.signal if acfg.signal in groups else sig_group
-                if sig_group not in groups:
-                    _fail(f"the scores files hold no signal group ({acfg.signal!r}); evaluated: {', '.join(groups)}")
-                edges = score_edges(groups[sig_group], int(score_bins or fit_opts.get("score_bins", 4)))
-                pdfs, used = score_pdfs(acfg.active, groups, edges, smap)
-                score_info = {"files": [str(f) for f in score_files], "edges": edges[1:-1].tolist(),
-                              "groups": used, "pdfs": {k: v.tolist() for k, v in pdfs.items()}}
-            d: object = data
-            if data not in ("asimov",) and not data.startswith("toy:"):
-                p = Path(data)
-                try:
-                    d = np.load(p, allow_pickle=False)  # a pickled array could run code
-                except (ValueError, OSError, EOFError) as exc:
-                    _fail(f"--data {p}: not a .npy histogram ({' '.join(str(exc).split())[:150]})")
-            lik, info = build_model(acfg, data=d, signal_decays=signal, score_pdfs=pdfs,
-                                    log=None if as_json else (lambda m: err.print(f"[dim]{m}[/dim]", highlight=False)))
-            lik.minimizer = minimizer
-            pr = lm.Profiler(lik)
-            ul = pr.upper_limit()
-            best = pr.best
-            if not best.valid:
-                _fail("the global fit did not converge (check the data and the templates)")
-            eff = info.efficiency[acfg.signal]
-            t_half = cv.halflife_from_counts(ul, info.exposure_kg_yr, efficiency=eff)
-            lo, hi = cv.mbb_range(t_half)
-            res = {"config": acfg.name, "shape": list(lik.shape), "n_parameters": len(lik.names),
-                   "fit": {"chi2": best.chi2, "valid": best.valid, "values": best.values, "minimizer": minimizer,
-                           "newton_fallbacks": lik.n_newton_fallbacks},
-                   "wilks": {"upper_limit_decays": ul, "halflife_yr": t_half, "mbb_meV_min": lo, "mbb_meV_max": hi,
-                             "n_refits": pr.n_refits},
-                   "signal_efficiency": eff, "exposure_kg_yr": info.exposure_kg_yr,
-                   "expected_decays": info.expected_decays}
-            if pdfs is not None:
-                # the same data with the score axis summed out: what the classifier adds to the fit
-                lik0, _ = build_model(acfg, data=lik.n.reshape(lik.shape).sum(axis=-1), signal_decays=signal)
-                lik0.c_mean = lik.c_mean.copy()  # same auxiliary measurements as the toy
-                lik0.minimizer = minimizer
-                ul0 = lm.Profiler(lik0).upper_limit()
-                score_info["without_score_axis"] = {
-                    "upper_limit_decays": ul0,
-                    "halflife_yr": cv.halflife_from_counts(ul0, info.exposure_kg_yr, efficiency=eff)}
-                score_info["limit_gain"] = ul0 / ul if ul > 0 else None
-                res["score_axis"] = score_info
-            grid = np.linspace(0, max(3 * ul, 5.0), 40)
-            scan = pr.scan(grid)
-            if fc_toys:
-                fc = lm.feldman_cousins(lik, np.linspace(0, 2 * ul, fc_points), n_toys=fc_toys, seed=seed,
-                                        workers=workers)
-                res["feldman_cousins"] = fc.summary()
-                if np.isfinite(fc.upper_limit):
-                    res["feldman_cousins"]["halflife_yr"] = cv.halflife_from_counts(
-                        fc.upper_limit, info.exposure_kg_yr, efficiency=eff)
-            if bayes:
-                b = lm.bayesian_upper_limit(lik, seed=seed)
-                b.pop("samples")
-                b["halflife_yr"] = cv.halflife_from_counts(b["upper_limit"], info.exposure_kg_yr, efficiency=eff)
-                res["bayesian"] = b
-            if bands:
-                sb = lm.sensitivity_bands(lik, n_toys=bands, seed=seed, workers=workers)
-                sb.pop("upper_limits")
-                sb["median_halflife_yr"] = cv.halflife_from_counts(sb["median"], info.exposure_kg_yr, efficiency=eff)
-                res["sensitivity_bands"] = sb
-            if scan2d and "Xe_spallation" in lik.names:
-                xs = best.values["Xe_spallation"]
-                s2 = lm.scan_2d(lik, acfg.signal, np.linspace(0, 2 * ul, 9), "Xe_spallation",
-                                np.linspace(0.5 * xs, 1.5 * xs + 10, 9))
-                res["scan2d"] = {k: v for k, v in s2.items()}
-            if plots is not None:
-                from ..analysis import plots as pl
-
-                files = [pl.plot_delta_chi2(grid, scan, plots / "delta_chi2.png",
-                                            fc_crit=fc.t_crit if fc_toys else None,
-                                            fc_grid=fc.grid if fc_toys else None),
-                         pl.plot_spectrum(lik, best.array(lik.names), acfg.energy_edges, plots / "spectrum_singles.png",
-                                          dataset=0, title="singles"),
-                         pl.plot_mbb(t_half, plots / "mbb.png")]
-                if len(acfg.datasets) > 1:
-                    files.append(pl.plot_spectrum(lik, best.array(lik.names), acfg.energy_edges,
-                                                  plots / "spectrum_tagged.png", dataset=1, title="tagged"))
-                res["plots"] = [str(f) for f in files]
-        except (AnalysisConfigError, LikelihoodError, ValueError, OSError) as exc:
+            request = fit_request(config, data=data, signal_decays=signal, fc_toys=fc_toys, fc_points=fc_points,
+                                  bands=bands, bayes=bayes, scan2d=scan2d, scores=scores, score_bins=score_bins,
+                                  score_map=score_map, workers=workers, seed=seed, minimizer=minimizer, plots=plots)
+            res = run_fit(acfg, request,
+                          log=None if as_json else (lambda m: err.print(f"[dim]{m}[/dim]", highlight=False)))
+        except (ScintnetError, ValueError, OSError) as exc:
             _fail(str(exc))
         if as_json:
             _print_json(res)
         else:
             w = res["wilks"]
-            out.print(f"{acfg.name}: 0nbb < {w['upper_limit_decays']:.2f} decays (90 % C.L., Wilks) -> "
+            out.print(f"{res['config']}: 0nbb < {w['upper_limit_decays']:.2f} decays (90 % C.L., Wilks) -> "
                       f"T1/2 > {w['halflife_yr']:.3g} yr, <mbb> < {w['mbb_meV_min']:.0f}-{w['mbb_meV_max']:.0f} meV",
                       highlight=False)
 
@@ -257,23 +154,6 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             _print_json(res)
         else:
             _print_tree(out, res)
-
-
-def _fit_options(config: Optional[Path]) -> dict:
-    """The optional [fit] table of an analysis TOML (scores, score_bins, score_map, minimizer)."""
-    if config is None or not Path(config).exists():
-        return {}
-    import tomllib
-
-    opts = tomllib.loads(Path(config).read_text()).get("fit", {})
-    allowed = {"scores", "score_bins", "score_map", "minimizer"}
-    if set(opts) - allowed:
-        raise ValueError(f"[fit]: unknown option(s) {sorted(set(opts) - allowed)}; allowed: {sorted(allowed)}")
-    if isinstance(opts.get("scores"), str):
-        opts["scores"] = [opts["scores"]]
-    base = Path(config).parent
-    opts["scores"] = [str(p if Path(p).is_absolute() else base / p) for p in opts.get("scores", [])]
-    return opts
 
 
 def _print_tree(console, d: dict, indent: int = 0) -> None:
