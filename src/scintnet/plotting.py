@@ -53,8 +53,11 @@ def pyplot():
     return plt
 
 
-def save(fig, path: str | Path, dpi: int = DPI, tight: bool = True) -> str:
+def save(fig, path: str | Path, dpi: int = DPI, tight: bool = True, **savefig_kw: Any) -> str:
     """Lay out ``fig``, write it to ``path`` (format from the suffix) atomically, close it; returns the path.
+
+    ``savefig_kw`` go to ``fig.savefig`` (e.g. ``bbox_inches="tight"`` with ``tight=False`` where a colorbar
+    spans several axes).
 
     The figure is rendered in memory and renamed into place under ``.NAME.tmp-PID`` -- the temporary
     name of ``scintnet.io.outputs`` (whose clean-up removes it if the writer was killed); written here
@@ -65,7 +68,7 @@ def save(fig, path: str | Path, dpi: int = DPI, tight: bool = True) -> str:
     buf = io.BytesIO()
     if tight:
         fig.tight_layout()
-    fig.savefig(buf, format=path.suffix.lstrip(".") or "png", dpi=dpi)
+    fig.savefig(buf, format=path.suffix.lstrip(".") or "png", dpi=dpi, **savefig_kw)
     pyplot().close(fig)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:

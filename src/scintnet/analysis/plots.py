@@ -3,34 +3,17 @@ lightest neutrino mass with the NO/IO bands and one limit line per NME (article 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ..plotting import pyplot, save
 from . import conversions as cv
-
-
-def _save(fig, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix)  # atomic write
-    os.close(fd)
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    os.replace(tmp, path)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return path
 
 
 def plot_delta_chi2(grid: np.ndarray, dchi2: np.ndarray, path: Path, threshold: float = 2.706,
                     fc_crit: np.ndarray | None = None, fc_grid: np.ndarray | None = None, xlabel: str = "0νββ decays") -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(5, 3.6))
     ax.plot(grid, dchi2, "k-", label="profile Δχ²")
@@ -40,16 +23,13 @@ def plot_delta_chi2(grid: np.ndarray, dchi2: np.ndarray, path: Path, threshold: 
     ax.set_xlabel(xlabel)
     ax.set_ylabel("Δχ²")
     ax.legend(frameon=False)
-    return _save(fig, path)
+    return Path(save(fig, path, dpi=120, tight=False, bbox_inches="tight"))
 
 
 def plot_spectrum(lik, params: np.ndarray, energy_edges: np.ndarray, path: Path, dataset: int = 0,
                   volume_bins: slice | None = None, title: str = "") -> Path:
     """Data and stacked fitted components summed over the chosen volume bins of one dataset."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     cc = lik.component_counts(params)  # (k, d, v, e[, s])
     data = lik.n.reshape(lik.shape)
@@ -73,15 +53,12 @@ def plot_spectrum(lik, params: np.ndarray, energy_edges: np.ndarray, path: Path,
     ax.set_ylabel("events / bin")
     ax.set_title(title)
     ax.legend(fontsize=7, ncol=2, frameon=False)
-    return _save(fig, path)
+    return Path(save(fig, path, dpi=120, tight=False, bbox_inches="tight"))
 
 
 def plot_mbb(halflife_yr: float, path: Path, nmes: dict[str, cv.NME] | None = None) -> Path:
     """⟨mββ⟩ vs the lightest mass: NO/IO bands and the limit line for every NME."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     m0 = np.logspace(-4, 0, 300)
     fig, ax = plt.subplots(figsize=(5.5, 4.2))
@@ -98,4 +75,4 @@ def plot_mbb(halflife_yr: float, path: Path, nmes: dict[str, cv.NME] | None = No
     ax.set_ylabel("⟨mββ⟩ [eV]")
     ax.set_title(f"T½ > {halflife_yr:.2g} yr (90 % C.L.)")
     ax.legend(fontsize=7, frameon=False, loc="upper left")
-    return _save(fig, path)
+    return Path(save(fig, path, dpi=120, tight=False, bbox_inches="tight"))

@@ -5,26 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from ..physics.sources import display_name
+from ..plotting import pyplot, save
+from .metrics import roc_curve
 
-from ..physics.sources import display_name  # noqa: E402
-from .metrics import roc_curve  # noqa: E402
+plt = pyplot()
 
 # The KamNet paper's rejections at 90 % 0nbb acceptance (A. Li et al., PRC 107, 014323, Table I;
 # ../shared/reference/numbers.md), drawn and tabulated beside ours for reference
 PAPER_KAMNET_REJECTION_AT_90 = {"C10": 0.740, "Bi214": 0.270, "Bi214_film": 0.588}
 MAP_T_MIN_NS, MAP_T_MAX_NS = -20.0, 22.0  # the proper-time window of the maps (features.maps.MapSpec)
-
-
-def _save(fig, path: Path) -> str:
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return str(path)
 
 
 def evaluation_plots(scores: dict[str, dict[str, Any]], res: dict[str, Any], out: Path) -> list[str]:
@@ -49,7 +41,7 @@ def evaluation_plots(scores: dict[str, dict[str, Any]], res: dict[str, Any], out
     ax.set_ylabel("background rejection (1 − background efficiency)")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
-    files.append(_save(fig, out / "roc.png"))
+    files.append(save(fig, out / "roc.png"))
 
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     # the logit ln(s / (1 - s)): scores of a weakly separating network crowd around 0.5 on [0, 1]
@@ -67,7 +59,7 @@ def evaluation_plots(scores: dict[str, dict[str, Any]], res: dict[str, Any], out
     ax.set_ylabel("normalised events / bin")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
-    files.append(_save(fig, out / "score_spectra.png"))
+    files.append(save(fig, out / "score_spectra.png"))
 
     if scores[sig_name].get("att") is not None:
         fig, ax = plt.subplots(figsize=(6.5, 4.5))
@@ -83,5 +75,5 @@ def evaluation_plots(scores: dict[str, dict[str, Any]], res: dict[str, Any], out
         ax.set_ylabel("attention score S(t)")
         ax.set_title("KamNet attention (paper Fig. 6): " + title, fontsize=8)
         ax.legend(fontsize=7)
-        files.append(_save(fig, out / "attention.png"))
+        files.append(save(fig, out / "attention.png"))
     return files

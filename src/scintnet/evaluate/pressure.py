@@ -37,9 +37,9 @@ def setting_files(preset: str, qe: Sequence[float], coverage: Sequence[float], s
             for k, src in enumerate(sources):
                 path = out_dir / "data" / f"{src}_qe{q:.3f}_cov{c:.3f}_n{events}_s{seed}.h5"
                 if not path.exists():
-                    sim = SimConfig(cfg.to_json(), cfg.name, src, events,
-                                    int(np.random.SeedSequence([seed, i, j, k]).generate_state(1)[0]),
-                                    "xels", None, 2000, False)
+                    sim = SimConfig.for_detector(cfg, src, events,
+                                                 int(np.random.SeedSequence([seed, i, j, k]).generate_state(1)[0]),
+                                                 chunk_size=2000, store_deposits=False)
                     log(f"simulating {path.name}")
                     path.parent.mkdir(parents=True, exist_ok=True)
                     run_simulation(sim, path, workers)
@@ -115,10 +115,9 @@ def _nominal(meta: dict, field: str, grid: Sequence[float]) -> float:
 
 
 def plot_pressure_map(res: dict, path: Path) -> Path:
-    import matplotlib
+    from ..plotting import pyplot, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     models = list(res["models"])
     fig, axes = plt.subplots(1, len(models), figsize=(3.6 * len(models), 3.4), squeeze=False)
@@ -138,9 +137,7 @@ def plot_pressure_map(res: dict, path: Path) -> Path:
         ax.set_ylabel("QE [%]")
         ax.set_title(name, fontsize=8)
     fig.colorbar(im, ax=axes[0].tolist(), label=f"{res['background']} rejection at 90 % acceptance [%]")
-    fig.savefig(path, dpi=130, bbox_inches="tight")  # colorbar spans the axes: no tight_layout
-    plt.close(fig)
-    return str(path)
+    return save(fig, path, tight=False, bbox_inches="tight")  # colorbar spans the axes: no tight_layout
 
 
 # --------------------------------------------------------------------------- one training per cell (paper Fig. 3)

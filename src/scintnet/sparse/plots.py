@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from ..plotting import pyplot, save
+from .reference import SEED_003_DEGRADATION
 
-from .reference import SEED_003_DEGRADATION  # noqa: E402
+plt = pyplot()
 
 COLORS = {"full": "black", "random": "tab:green", "occupancy": "tab:orange", "qr": "tab:purple",
           "greedy": "tab:blue", "learned": "tab:red", "geometric": "tab:brown"}
@@ -20,9 +19,7 @@ COLORS = {"full": "black", "random": "tab:green", "occupancy": "tab:orange", "qr
 def _finish(fig, ax, path: Path) -> Path:
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    save(fig, path)
     return path
 
 
@@ -76,9 +73,7 @@ def plot_degradation(res: dict[str, Any], path: Path) -> Path:
     ax.set_title(f"{100 * red:.0f} % data reduction: relative loss of resolution")
     ax.legend(fontsize=7, ncol=2)
     ax.grid(alpha=0.3, axis="y")
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    save(fig, path)
     return path
 
 
@@ -104,9 +99,7 @@ def plot_masks(res: dict[str, Any], masks: dict[str, np.ndarray], path: Path) ->
         axes[1].set_xlabel("x [mm]")
         axes[1].set_ylabel("y [mm]")
         axes[1].set_title(f"{best} pattern, averaged over layers")
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    save(fig, path)
     return path
 
 
@@ -147,9 +140,7 @@ def plot_pmt(res: dict[str, Any], path: Path) -> Path:
         ax.grid(alpha=0.3, axis="y")
     red = res["pmt_setup"]["reduction"]
     fig.suptitle(f"PMT readout at {100 * red:.0f} % fewer tubes ({res['pmt_setup']['preset']}, XGBoost floor)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    save(fig, path)
     return path
 
 

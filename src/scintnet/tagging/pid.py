@@ -38,7 +38,8 @@ def _simulate(cfg: PIDConfig, out_dir: Path, workers: int, log: Callable[[str], 
                 seed = int(np.random.SeedSequence([cfg.seed, k, split == "test"]).generate_state(1)[0])
                 log(f"simulating {path.name}")
                 path.parent.mkdir(parents=True, exist_ok=True)
-                run_simulation(SimConfig(det.to_json(), det.name, src, n, seed, cfg.vertex, e, 2000, False), path,
+                run_simulation(SimConfig.for_detector(det, src, n, seed, vertex=cfg.vertex, energy_MeV=e, chunk_size=2000,
+                                                      store_deposits=False), path,
                                workers)
             files[f"{name}_{split}"] = path
     return files
@@ -96,12 +97,9 @@ def _score(run_dir: Path, pos: Path, gam: Path, cfg: PIDConfig) -> tuple[np.ndar
 
 
 def _plot(s, b, fpr, tpr, res, path: Path) -> Path:
-    import matplotlib
+    from ..plotting import pyplot, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ..evaluate.plots import _save
+    plt = pyplot()
 
     fig, ax = plt.subplots(1, 2, figsize=(8, 3.4))
     bins = np.linspace(0, 1, 41)
@@ -114,4 +112,4 @@ def _plot(s, b, fpr, tpr, res, path: Path) -> Path:
     ax[1].set_xlabel("gamma efficiency")
     ax[1].set_ylabel("positron efficiency")
     ax[1].set_title(f"{res['model']}: AUC {res['auc']:.3f}", fontsize=9)
-    return Path(_save(fig, path))
+    return Path(save(fig, path))

@@ -110,10 +110,9 @@ def _subset(ps, m: np.ndarray):
 
 def make_plots(folder: Path, curves: dict[str, Any], cands: Candidates, pairs, test: np.ndarray) -> list[str]:
     """PNG plots: efficiency vs exposure loss, dT and distance distributions, efficiency vs purity."""
-    import matplotlib
+    from ..plotting import pyplot, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     folder.mkdir(parents=True, exist_ok=True)
     files = []
@@ -125,7 +124,7 @@ def make_plots(folder: Path, curves: dict[str, Any], cands: Candidates, pairs, t
     ax.errorbar([8.6], [42.0], yerr=[8.8], fmt="ko", label="KLZ-800 (article 000)")
     ax.set(xlabel="exposure lost / 136Xe falsely tagged [%]", ylabel="Xe spallation tagged [%]", xlim=(0, 40), ylim=(0, 100))
     ax.legend(fontsize=7)
-    files.append(_save(fig, folder / "tag_efficiency_vs_exposure.png"))
+    files.append(save(fig, folder / "tag_efficiency_vs_exposure.png", dpi=110))
     cp = pairs.candidate_of_pair()
     par = cands.is_spallation[cp] & (pairs.muon == cands.parent_muon[cp])
     acc = ~cands.is_spallation[cp]
@@ -139,20 +138,11 @@ def make_plots(folder: Path, curves: dict[str, Any], cands: Candidates, pairs, t
     axs[1].hist(pairs.d_min_mm[par] / 10, b2 / 10, density=True, histtype="step", label="parent muon")
     axs[1].hist(pairs.d_min_mm[acc] / 10, b2 / 10, density=True, histtype="step", label="accidental")
     axs[1].set(xlabel="distance to nearest neutron [cm]")
-    files.append(_save(fig, folder / "tag_dt_distance.png"))
+    files.append(save(fig, folder / "tag_dt_distance.png", dpi=110))
     if "coincidence" in curves:
         c = curves["coincidence"]
         fig, ax = plt.subplots(figsize=(5, 4))
         ax.plot(c["purity"], c["efficiency"])
         ax.set(xlabel="purity", ylabel="efficiency", title="XGBoost prompt-delayed tagger")
-        files.append(_save(fig, folder / "coincidence_efficiency_vs_purity.png"))
+        files.append(save(fig, folder / "coincidence_efficiency_vs_purity.png", dpi=110))
     return files
-
-
-def _save(fig, path: Path) -> str:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return str(path)

@@ -20,7 +20,6 @@ import dataclasses
 import io
 import json
 import math
-import os
 import pickle
 import time
 from pathlib import Path
@@ -472,10 +471,9 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
 
 def plot_training_curves(history: list[dict[str, Any]], path: Path, title: str = "") -> Path:
     """Loss (train, validation), validation AUC and rejection at 90 % and the learning rate per epoch."""
-    import matplotlib
+    from ..plotting import pyplot, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     ep = [h["epoch"] + 1 for h in history]
     fig, ax = plt.subplots(1, 3, figsize=(13, 3.8))
@@ -491,11 +489,7 @@ def plot_training_curves(history: list[dict[str, Any]], path: Path, title: str =
     ax[2].plot(ep, [h["lr"] for h in history], "o-", color="C4")
     ax[2].set(xlabel="epoch", ylabel="learning rate (end of epoch)", title="schedule")
     fig.suptitle(title)
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save(fig, path, dpi=110)
     return path
 
 

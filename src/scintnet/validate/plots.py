@@ -5,27 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from ..features.maps import proper_times
+from ..physics import materials
+from ..plotting import pyplot, save
+from ..reco.energy import ExpectedCharge, visible_energy
+from ..reco.vertex import centroid_scale, centroid_vertex
+from .common import simulate_events
 
-from ..features.maps import proper_times  # noqa: E402
-from ..physics import materials  # noqa: E402
-from ..reco.energy import ExpectedCharge, visible_energy  # noqa: E402
-from ..reco.vertex import centroid_scale, centroid_vertex  # noqa: E402
-from .common import simulate_events  # noqa: E402
+plt = pyplot()
 
 SPECTRUM_SOURCES = [("Xe136_0vbb", "xels"), ("Xe136_2vbb", "xels"), ("Bi214", "xels"), ("Bi214", "film"),
                     ("C10", "xels"), ("Tl208", "xels")]
-
-
-def _save(fig, path: Path) -> str:
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return str(path)
 
 
 def sim_validation_plots(cfg, preset: str, pmts, ch, rec, tau, summary: dict[str, Any], out_dir: Path,
@@ -51,7 +43,7 @@ def sim_validation_plots(cfg, preset: str, pmts, ch, rec, tau, summary: dict[str
     ax.set_ylabel("normalised events / bin")
     ax.set_title(f"{preset}: energy spectra ({n_per_source} events per source)")
     ax.legend(fontsize=8)
-    files.append(_save(fig, out_dir / "energy_spectra.png"))
+    files.append(save(fig, out_dir / "energy_spectra.png", dpi=120))
 
     # 2. proper hit-time profile: 0nbb vs 10C (o-Ps delay shows up in the tail)
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -63,7 +55,7 @@ def sim_validation_plots(cfg, preset: str, pmts, ch, rec, tau, summary: dict[str
     ax.set_ylabel("hits / bin (normalised)")
     ax.set_title(f"{preset}: hit-time profile")
     ax.legend()
-    files.append(_save(fig, out_dir / "hit_time_profile.png"))
+    files.append(save(fig, out_dir / "hit_time_profile.png", dpi=120))
 
     # 3. radial distribution: true vs reconstructed (R/R_balloon)^3
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -77,7 +69,7 @@ def sim_validation_plots(cfg, preset: str, pmts, ch, rec, tau, summary: dict[str
     ax.set_ylabel("events / bin")
     ax.set_title(f"{preset}: 0nbb vertex radial distribution")
     ax.legend()
-    files.append(_save(fig, out_dir / "radial_distribution.png"))
+    files.append(save(fig, out_dir / "radial_distribution.png", dpi=120))
 
     # 4. vertex residuals
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -88,7 +80,7 @@ def sim_validation_plots(cfg, preset: str, pmts, ch, rec, tau, summary: dict[str
     ax.set_title(f"{preset}: vertex residuals, sigma = {summary['vertex_resolution_cm_at_q']:.1f} cm "
                  f"(ref {summary['vertex_resolution_cm_at_q_ref']:.1f})")
     ax.legend()
-    files.append(_save(fig, out_dir / "vertex_residuals.png"))
+    files.append(save(fig, out_dir / "vertex_residuals.png", dpi=120))
 
     # 5. gamma attenuation length in LS vs reference points
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -102,7 +94,7 @@ def sim_validation_plots(cfg, preset: str, pmts, ch, rec, tau, summary: dict[str
     ax.set_xlabel("gamma energy [MeV]")
     ax.set_ylabel("attenuation length in LS [cm]")
     ax.legend()
-    files.append(_save(fig, out_dir / "gamma_attenuation.png"))
+    files.append(save(fig, out_dir / "gamma_attenuation.png", dpi=120))
     return files
 
 
@@ -120,4 +112,4 @@ def optics_mode_plot(residuals: dict, ks: dict, fractions: dict, out_dir: Path) 
     np.atleast_1d(axes)[0].set_ylabel("hits per ns (normalised)")
     np.atleast_1d(axes)[0].legend(title=", ".join(f"{k} {100 * v:.1f} %" for k, v in fractions.items()),
                                   title_fontsize=7, fontsize=8)
-    return _save(fig, out_dir / "optics_modes.png")
+    return save(fig, out_dir / "optics_modes.png", dpi=120)

@@ -100,10 +100,9 @@ def validate_reco(cfg: DetectorConfig, n_events: int = 1000, seed: int = 1, work
 
 
 def _plots(res: dict[str, Any], d: Path) -> list[str]:
-    import matplotlib
+    from ..plotting import pyplot, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     d.mkdir(parents=True, exist_ok=True)
     files = []
@@ -122,11 +121,7 @@ def _plots(res: dict[str, Any], d: Path) -> list[str]:
     ax[2].set(xlabel="electron energy [MeV]", ylabel="reconstructed / true")
     for a in ax[:2]:
         a.legend()
-    fig.tight_layout()
-    p = d / "reco_vs_energy.png"
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    files.append(str(p))
+    files.append(save(fig, d / "reco_vs_energy.png", dpi=110))
     vr = res["vs_radius_mm"]
     mid = [np.mean([float(x) for x in k.split("-")]) / 10 for k in vr]
     fig, ax = plt.subplots(1, 2, figsize=(10, 4))
@@ -136,9 +131,5 @@ def _plots(res: dict[str, Any], d: Path) -> list[str]:
     ax[0].legend()
     ax[1].plot(mid, [vr[k]["energy_scale"] for k in vr], "o-")
     ax[1].set(xlabel="true radius [cm]", ylabel="reconstructed / true energy")
-    fig.tight_layout()
-    p = d / "reco_vs_radius.png"
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    files.append(str(p))
+    files.append(save(fig, d / "reco_vs_radius.png", dpi=110))
     return files
