@@ -115,3 +115,23 @@ def test_add_fields_keeps_scores_and_checks_lengths(runs, tmp_path):
         add_fields(p, {"C10": {"second_pulse_fraction": np.zeros(n + 1)}})
     with pytest.raises(ScoresFileError, match="cannot add"):
         add_fields(p, {"C10": {"score": np.zeros(n)}})
+
+
+def test_compare_table_rows(runs, tmp_path):
+    import shutil
+
+    from scintnet.studies.compare_table import compare_table, markdown
+
+    a, b = (shutil.copytree(runs[i], tmp_path / runs[i].name) for i in (0, 2))  # the fixture stays as it is
+    for r, rej in ((a, 0.4), (b, 0.6)):
+        meta = json.loads((r / "run.json").read_text())
+        meta["run_config"]["preset"] = "tiny"
+        (r / "run.json").write_text(json.dumps(meta))
+        (r / "metrics.csv").write_text("epoch,train_events_per_s\n1,100\n2,300\n3,200\n")
+        (r / "eval" / "evaluation.json").write_text(json.dumps({"auc": 0.7, "rejection_at_90": rej,
+                                                                "rejection_at_90_bootstrap_std": 0.01}))
+    rows = compare_table([a, b], a, n_boot=20)
+    assert rows[0].vs_ref is None and rows[0].train_events_per_s == 200.0  # median over epochs
+    assert rows[0].flops_per_event > 0
+    assert rows[1].vs_ref.diff > 5 * rows[1].vs_ref.sd  # backgrounds 0.5 further away
+    assert "| kamnet:tiny |" in markdown(rows, a) and "reference" in markdown(rows, a)

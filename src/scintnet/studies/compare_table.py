@@ -55,8 +55,6 @@ def inference_rates(bench_json: str | Path) -> dict[tuple[str, str], float]:
 def model_row(run: str | Path, ref: str | Path, infer: dict[tuple[str, str], float] | None = None,
               n_boot: int = 500) -> ModelRow:
     """The table row of ``run`` (trained, evaluated into RUN/eval on the same test files as ``ref``)."""
-    import torch
-
     from ..models.bench import flops_per_event
     from ..models.registry import build_model
 
@@ -65,12 +63,7 @@ def model_row(run: str | Path, ref: str | Path, infer: dict[tuple[str, str], flo
     ev = read_evaluation(run / "eval")
     rc = meta["run_config"]
     eps = [float(x["train_events_per_s"]) for x in read_metrics(run)]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # FLOP counting only; one thread keeps it off the other jobs' cores
-    try:
-        flops = flops_per_event(build_model(rc["model"], rc["preset"]), batch=2)
-    finally:
-        torch.set_num_threads(threads)
+    flops = flops_per_event(build_model(rc["model"], rc["preset"]), batch=2)  # threads: configure_runtime
     c = paired_comparison(run, ref, n_boot=n_boot, energy_matched=True)
     row = ModelRow(str(run), rc["model"], rc["preset"], int(meta["params"]), flops, meta.get("train_seconds"),
                    meta.get("epochs_done"), meta.get("best_epoch"), float(np.median(eps)),

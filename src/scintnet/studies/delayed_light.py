@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 
 from ..evaluate.compare import load_field
+from ..features.maps import MapSpec
 from ..io.rundir import read_run_json
 from .table_klz800 import StudyError
 
-MAP_WINDOW_NS = (-20.0, 22.0)  # the maps' proper-time window (features.maps.MapSpec defaults)
+MAP_WINDOW_NS = (MapSpec.t_min_ns, MapSpec.t_max_ns)  # the maps' proper-time window (its defaults)
 
 
 def late_light(path: str | Path, r_max_mm: float, window_ns: tuple[float, float] = MAP_WINDOW_NS
