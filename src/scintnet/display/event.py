@@ -46,11 +46,10 @@ def _reconstructor(detector_json: str):
 
 @lru_cache(maxsize=2)
 def _trained(run_dir: str):
-    from ..train.data import representation_for
-    from ..train.harness import load_trained
+    from ..train.harness import load_run
 
-    model, meta = load_trained(run_dir)
-    return model, meta, representation_for(model)
+    t = load_run(run_dir)
+    return t.model, t.meta, t.representation
 
 
 def _reco_vertex(f: EventFile, index: int, chunk) -> tuple[np.ndarray | None, float | None, str, float]:

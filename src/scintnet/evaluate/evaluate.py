@@ -14,8 +14,7 @@ import torch
 from ..errors import ScintnetError
 from ..io.rundir import record_evaluation
 from ..io.store import EventFile
-from ..train.harness import atomic_write_bytes, load_trained
-from ..train.data import representation_for
+from ..train.harness import atomic_write_bytes, load_run
 from .metrics import (auc, bootstrap_metric, effective_sample_size, energy_matching_weights,
                       rejection_at_acceptance, vertex_matching_weights,
                       weighted_rejection_at_acceptance)
@@ -98,10 +97,10 @@ def evaluate_run(run_dir: str | Path, data: list[str], out_dir: str | Path | Non
     from ..reco.pileup import DoublePulse, event_set_second_pulse
 
     run_dir = Path(run_dir)
-    model, meta = load_trained(run_dir)
+    trained = load_run(run_dir)
+    model, meta, rep = trained.model, trained.meta, trained.representation
     rc = meta["run_config"]
     check_data_detector(meta, data, force)
-    rep = representation_for(model)
     e_lo, e_hi = (rc["e_min_MeV"], rc["e_max_MeV"]) if e_range_MeV is None else e_range_MeV
     sel = Selection(e_min_MeV=e_lo, e_max_MeV=e_hi, r_max_mm=rc["r_max_mm"] if r_max_mm is None else r_max_mm)
     per: dict[str, dict[str, Any]] = {}

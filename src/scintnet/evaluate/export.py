@@ -10,8 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..train.data import representation_for
-from ..train.harness import TrainError, load_trained
+from ..train.harness import TrainError, load_run
 
 
 def export_onnx(run_dir: str | Path, out: str | Path, data: list[str] | None = None, n_check: int = 256,
@@ -21,10 +20,9 @@ def export_onnx(run_dir: str | Path, out: str | Path, data: list[str] | None = N
 
     from ..features.dataset import Selection, load_event_set
 
-    model, meta = load_trained(run_dir)
-    model.eval()
+    trained = load_run(run_dir)
+    model, meta, rep = trained.model, trained.meta, trained.representation
     rc = meta["run_config"]
-    rep = representation_for(model)
     files = list(data) if data else list(rc["signal"]) + list(rc["background"])
     missing = [f for f in files if not Path(f).exists()]
     if missing:  # runs of older versions stored the paths as given, relative to where they were trained

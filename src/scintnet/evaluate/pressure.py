@@ -54,8 +54,7 @@ def pressure_map(runs: Sequence[str | Path], preset: str = "klz400-fast", qe: Se
                  log: Callable[[str], None] = print) -> dict[str, Any]:
     """Rejection at 90 % signal acceptance of every run over the (QE, coverage) grid."""
     from ..features.dataset import load_event_set
-    from ..train.data import representation_for
-    from ..train.harness import load_trained
+    from ..train.harness import load_run
     from .evaluate import score_events
     from .metrics import auc, bootstrap_metric, rejection_at_acceptance
     from ..features.dataset import Selection
@@ -65,9 +64,9 @@ def pressure_map(runs: Sequence[str | Path], preset: str = "klz400-fast", qe: Se
     res: dict[str, Any] = {"preset": preset, "qe": list(qe), "coverage": list(coverage), "signal": signal,
                            "background": background, "events_per_file": events, "seed": seed, "models": {}}
     for run in runs:
-        model, meta = load_trained(run)
+        trained = load_run(run)
+        model, meta, rep = trained.model, trained.meta, trained.representation
         rc = meta["run_config"]
-        rep = representation_for(model)
         sel = Selection(e_min_MeV=rc["e_min_MeV"], e_max_MeV=rc["e_max_MeV"], r_max_mm=rc["r_max_mm"])
         rej = np.zeros((len(qe), len(coverage)))
         sd = np.zeros_like(rej)
@@ -148,8 +147,7 @@ def _cell_task(task: tuple) -> dict[str, Any]:
     (i, j, cfg_dict, run_dir, test_files, signal, background, n_boot) = task
     from ..features.dataset import Selection, load_event_set
     from ..train.config import RunConfig
-    from ..train.data import representation_for
-    from ..train.harness import load_trained, train_run
+    from ..train.harness import load_run, train_run
     from .evaluate import score_events
     from .metrics import auc, bootstrap_metric, rejection_at_acceptance
 
@@ -166,8 +164,8 @@ def _cell_task(task: tuple) -> dict[str, Any]:
             train_run(cfg, run_dir, resume=True, progress=False, log=lambda m: None)
         else:
             train_run(cfg, run_dir, progress=False, log=lambda m: None)
-    model, meta = load_trained(run_dir)
-    rep = representation_for(model)
+    trained = load_run(run_dir)
+    model, meta, rep = trained.model, trained.meta, trained.representation
     sel = Selection(e_min_MeV=cfg.e_min_MeV, e_max_MeV=cfg.e_max_MeV, r_max_mm=cfg.r_max_mm)
     scores: dict[str, Any] = {}
     for key, (fs, fb) in test_files.items():  # key "i,j": this model on that cell's test events

@@ -107,6 +107,23 @@ def pmt_angle_bins(pmt_pos_mm: np.ndarray, spec: MapSpec) -> tuple[np.ndarray, n
     return it, ip
 
 
+def pixel_directions(n_theta: int, n_phi: int, grid: str) -> np.ndarray:
+    """Unit vectors of the map's pixel centres [n_theta * n_phi, 3], row-major (θ index, φ index).
+
+    The inverse of :func:`pmt_angle_bins` (each centre falls in its own bin): the spherical models
+    build their pixel graphs from it, so the binning has one owner.
+    """
+    if grid not in GRIDS:
+        raise ValueError(f"grid must be one of {GRIDS}, got {grid!r}")
+    u = (np.arange(n_theta) + 0.5) / n_theta
+    cos = 1.0 - 2.0 * u if grid == "equal_area" else np.cos(np.pi * u)
+    sin = np.sqrt(np.clip(1.0 - cos**2, 0.0, None))
+    phi = 2 * np.pi * (np.arange(n_phi) + 0.5) / n_phi - np.pi
+    d = np.stack([sin[:, None] * np.cos(phi)[None, :], sin[:, None] * np.sin(phi)[None, :],
+                  np.broadcast_to(cos[:, None], (n_theta, n_phi))], axis=-1)
+    return d.reshape(-1, 3)
+
+
 def pmt_cells(pmt_pos_mm: np.ndarray, spec: MapSpec, keep_pmt: np.ndarray | None = None) -> np.ndarray:
     """int32[n_pmt] angular cell ``theta*n_phi + phi`` of each PMT, -1 for tubes not used."""
     it, ip = pmt_angle_bins(pmt_pos_mm, spec)

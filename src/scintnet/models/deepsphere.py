@@ -33,6 +33,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..features.maps import pixel_directions  # the map binning has one owner
+
 
 @dataclass(frozen=True)
 class DeepSphereConfig:
@@ -47,8 +49,6 @@ class DeepSphereConfig:
     radius_factor: float = 1.5  # neighbours within this many mean pixel spacings
     fc: int = 128
     dropout: float = 0.1
-    # None: the maps' T0 is the paper's eq. 2; (lo, hi): eq. 2 over the first flash only (MapSpec.t0_gate_ns)
-    t0_gate_ns: tuple[float, float] | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -59,24 +59,9 @@ DEEPSPHERE_PRESETS = {
     "paper": DeepSphereConfig(),
     "cpu": DeepSphereConfig(n_t=14, n_theta=16, n_phi=16, channels=(16, 32, 48), convs_per_block=2, fc=64,
                             dropout=0.1),
-    # the cpu network on maps whose T0 ignores a delayed second flash (residual to the fit start > 30 ns,
-    # as the double-pulse variable of reco.pileup)
-    "cpu_flash": DeepSphereConfig(n_t=14, n_theta=16, n_phi=16, channels=(16, 32, 48), convs_per_block=2, fc=64,
-                                  dropout=0.1, t0_gate_ns=(-20.0, 30.0)),
     "tiny": DeepSphereConfig(n_t=4, n_theta=8, n_phi=8, channels=(4, 6), convs_per_block=1, cheb_k=3, fc=8,
                              dropout=0.0),
 }
-
-
-def pixel_directions(n_theta: int, n_phi: int, grid: str) -> np.ndarray:
-    """Unit vectors of the pixel centres, row-major (θ index, φ index), as ``features.maps`` bins them."""
-    u = (np.arange(n_theta) + 0.5) / n_theta
-    cos = 1.0 - 2.0 * u if grid == "equal_area" else np.cos(np.pi * u)
-    sin = np.sqrt(np.clip(1.0 - cos**2, 0.0, None))
-    phi = 2 * np.pi * (np.arange(n_phi) + 0.5) / n_phi - np.pi
-    d = np.stack([sin[:, None] * np.cos(phi)[None, :], sin[:, None] * np.sin(phi)[None, :],
-                  np.broadcast_to(cos[:, None], (n_theta, n_phi))], axis=-1)
-    return d.reshape(-1, 3)
 
 
 def sphere_graph(dirs: np.ndarray, radius_factor: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

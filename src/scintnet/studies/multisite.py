@@ -38,8 +38,7 @@ def multisite_study(eg_run: str | Path, out: str | Path = "out/multisite", prese
     from ..features.dataset import Selection, load_event_set
     from ..sim.run import SimConfig, run_simulation
     from ..train.config import RunConfig
-    from ..train.data import representation_for
-    from ..train.harness import load_trained, train_run
+    from ..train.harness import load_run, train_run
 
     out = Path(out)
     (out / "data").mkdir(parents=True, exist_ok=True)
@@ -66,9 +65,9 @@ def multisite_study(eg_run: str | Path, out: str | Path = "out/multisite", prese
     multi = load_event_set([str(out / "data" / "multi_test.h5")], label=0, selection=sel, seed=0)
     scores = {}
     for key, path in (("site", run), ("eg", Path(eg_run))):
-        model, _ = load_trained(path)
-        rep = representation_for(model)
-        scores[key] = (score_events(model, rep, single)[0], score_events(model, rep, multi)[0])
+        t = load_run(path)
+        scores[key] = (score_events(t.model, t.representation, single)[0],
+                       score_events(t.model, t.representation, multi)[0])
     s_site, m_site = scores["site"]
     s_eg, m_eg = scores["eg"]
     # the full-sample rejection with the bootstrap sd (the script before this module quoted the bootstrap mean)

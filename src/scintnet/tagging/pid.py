@@ -85,11 +85,10 @@ def run_pid(cfg: PIDConfig, out_dir: str | Path, workers: int = 1, progress: boo
 def _score(run_dir: Path, pos: Path, gam: Path, cfg: PIDConfig) -> tuple[np.ndarray, np.ndarray]:
     from ..evaluate.evaluate import score_events
     from ..features.dataset import Selection, load_event_set
-    from ..train.data import representation_for
-    from ..train.harness import load_trained
+    from ..train.harness import load_run
 
-    model, _ = load_trained(run_dir)
-    rep = representation_for(model)
+    t = load_run(run_dir)
+    model, rep = t.model, t.representation
     sel = Selection(e_min_MeV=cfg.e_window_MeV[0], e_max_MeV=cfg.e_window_MeV[1], r_max_mm=1e9)
     s, _ = score_events(model, rep, load_event_set([str(pos)], label=1, selection=sel, seed=0))
     b, _ = score_events(model, rep, load_event_set([str(gam)], label=0, selection=sel, seed=0))

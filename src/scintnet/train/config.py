@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError, build, read_toml
+from ..features.representation import InputSettings
 
 # Paper / original-code optimiser settings (public KamNet settings, numbers.md):
 # RMSprop, lr 7.73e-5, momentum 0.78, batch 32, 30 epochs, 20,000 events per class.
 PAPER_LR = 7.729560386535045e-05
 PAPER_MOMENTUM = 0.7806697572271865
+
+
+# Model presets that carried an input setting before the representation moved to the run config
+# (features.representation): they now name the model preset and the [representation] they stood for.
+LEGACY_PRESETS: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {
+    ("deepsphere", "cpu_flash"): ("cpu", {"t0_gate_ns": [-20.0, 30.0]}),
+}
 
 
 @dataclass
@@ -44,6 +53,8 @@ class RunConfig:
     threads: int | None = None  # compute threads (torch, Numba, BLAS); None = the CPU affinity's cores
     bootstrap: int = 0  # >0: index of the bootstrap resample this run trains on
     max_train_seconds: float | None = None  # stop after this wall time (checked per epoch)
+    # the input, where it differs from the model preset's (features.representation); the model is sized from it
+    representation: InputSettings = field(default_factory=InputSettings)
 
     def effective_optimizer(self) -> str:
         # The CPU presets train for minutes, not 30 epochs of 40k events: with RMSprop +
@@ -66,7 +77,17 @@ class RunConfig:
         """Build and check a run config (types by ``config.build``; ranges here). Errors: ConfigError."""
         cfg = build(RunConfig, d, "run")
         cfg.validate()
-        return cfg
+        return cfg.resolved()
+
+    def resolved(self) -> "RunConfig":
+        """The config with a legacy preset (:data:`LEGACY_PRESETS`) replaced by what it stood for."""
+        legacy = LEGACY_PRESETS.get((self.model, self.preset))
+        if legacy is None:
+            return self
+        preset, extra = legacy
+        given = {**extra, **self.representation.given()}
+        return dataclasses.replace(self, preset=preset,
+                                   representation=build(InputSettings, given, "run.representation"))
 
     def validate(self) -> None:
         """Ranges of the training settings; raises :class:`ConfigError` naming the field."""

@@ -3,6 +3,7 @@ representation a model needs, event selection from the run config, loaders, boot
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -13,24 +14,34 @@ from .config import RunConfig
 
 
 def representation_for(model: nn.Module):
-    """The input representation a model declares (``input_kind``), sized from its config."""
-    from ..features.dataset import KamNetMap, PointCloud, TimeSpectrum
-    from ..features.maps import MapSpec
+    """The input a model preset was built for (``input_kind`` and its config's input sizes): the
+    representation of runs whose run.json records no spec."""
+    from ..features.representation import default_representation
 
-    kind = getattr(model, "input_kind", "kamnet_map")
-    c = model.cfg
-    if kind == "kamnet_map":
-        # log(1 + charge): ~hit occupancy for single p.e. (the original trained on maps
-        # "without charge"), while multi-p.e. cells still carry some weight
-        gate = getattr(c, "t0_gate_ns", None)
-        spec = MapSpec(n_t=c.n_t, n_theta=c.n_theta, n_phi=c.n_phi, grid=getattr(c, "grid", "theta_phi"),
-                       t0_gate_ns=None if gate is None else tuple(gate))
-        return KamNetMap(spec=spec, log_charge=True)
-    if kind == "time_spectrum":
-        return TimeSpectrum(n_bins=c.n_t, normalize=True)
-    if kind == "point_cloud":
-        return PointCloud(n_max=c.max_hits, frame=getattr(c, "frame", "centre"))
-    raise ValueError(f"unknown input kind {kind!r}")
+    return default_representation(getattr(model, "input_kind", "kamnet_map"), model.cfg)
+
+
+def plan_inputs(cfg: RunConfig):
+    """The data first: (representation, model config sized from it) for a run config.
+
+    The representation is the model preset's own (:func:`representation_for`) with the run config's
+    ``[representation]`` settings applied; the model config then takes its input sizes from it.  A
+    setting the model has no field for (KamNet's θ–φ grid, say) is an error unless it is the preset's.
+    """
+    from ..features.representation import default_representation, model_inputs, with_settings
+    from ..models.registry import MODELS, model_config
+
+    base = model_config(cfg.model, cfg.preset)
+    kind = getattr(MODELS[cfg.model][0], "input_kind", "kamnet_map")
+    default = default_representation(kind, base)
+    rep = with_settings(default, cfg.representation)
+    sizes, own = model_inputs(rep), model_inputs(default)
+    fixed = {k: v for k, v in sizes.items() if hasattr(base, k)}
+    bad = [f"{k}={v!r}" for k, v in sizes.items() if not hasattr(base, k) and v != own[k]]
+    if bad:
+        raise ValueError(f"model {cfg.model!r} cannot take the representation setting(s) {', '.join(bad)} "
+                         f"(it has no such field; it needs {', '.join(f'{k}={own[k]!r}' for k in own)})")
+    return rep, dataclasses.replace(base, **fixed)
 
 
 def input_statistics(loader, model: nn.Module, max_events: int = 4000) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -67,8 +78,9 @@ def selection_for(cfg: RunConfig):
     return Selection(e_min_MeV=cfg.e_min_MeV, e_max_MeV=cfg.e_max_MeV, r_max_mm=cfg.r_max_mm)
 
 
-def build_loaders(cfg: RunConfig, model: nn.Module) -> dict[str, Any]:
-    """Loaders for train/val/test plus an epoch hook that fixes the data order per (seed, epoch)."""
+def build_loaders(cfg: RunConfig, rep) -> dict[str, Any]:
+    """Loaders of representation ``rep`` for train/val/test plus an epoch hook that fixes the data order
+    per (seed, epoch)."""
     from ..features.dataset import load_event_set, make_loaders
 
     sel = selection_for(cfg)
@@ -76,7 +88,6 @@ def build_loaders(cfg: RunConfig, model: nn.Module) -> dict[str, Any]:
     bkg = load_event_set(cfg.background, label=0, selection=sel, max_events=cfg.max_events_per_class, seed=cfg.seed)
     if len(sig) == 0 or len(bkg) == 0:
         raise ValueError(f"no events pass the selection (signal {len(sig)}, background {len(bkg)})")
-    rep = representation_for(model)
     loaders = make_loaders(sig, bkg, rep, batch_size=cfg.batch_size, seed=cfg.seed, nhit_matching=cfg.nhit_matching,
                            num_workers=cfg.num_workers)
     if cfg.bootstrap:
@@ -103,5 +114,5 @@ def build_loaders(cfg: RunConfig, model: nn.Module) -> dict[str, Any]:
             g.manual_seed(cfg.seed * 1_000_003 + epoch)
 
     n = {k: len(v.dataset) for k, v in loaders.items()}
-    return {"loaders": loaders, "set_epoch": set_epoch, "representation": type(rep).__name__, "n": n,
+    return {"loaders": loaders, "set_epoch": set_epoch, "representation": rep, "n": n,
             "signal": sig, "background": bkg}

@@ -37,7 +37,8 @@ from ..metrics import auc, rejection_at_acceptance
 from ..models.registry import build_model, count_parameters
 from .config import RunConfig
 from ..models.inputs import attach_input_norm
-from .data import build_loaders, input_statistics
+from ..features.representation import from_spec, to_spec
+from .data import build_loaders, input_statistics, plan_inputs, representation_for
 
 
 class TrainError(ScintnetError):
@@ -73,6 +74,8 @@ def _resume_key(cfg: RunConfig) -> str:
     d = cfg.to_dict()
     d.pop("threads", None)
     d.pop("num_workers", None)
+    if not any(v is not None for v in d.get("representation", {}).values()):
+        d.pop("representation", None)  # no settings: the key of checkpoints written before the field existed
     for k in ("signal", "background"):
         d[k] = [str(Path(p).resolve()) for p in d[k]]
     return json.dumps(d, sort_keys=True)
@@ -308,8 +311,13 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
     device = dev
     use_amp = bool(amp and dev.type == "cuda")
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, cfg.preset)
-    data = build_loaders(cfg, model)
+    cfg = cfg.resolved()
+    try:
+        rep, model_cfg = plan_inputs(cfg)  # the data first, the model sized from it
+    except ValueError as exc:
+        raise TrainError(str(exc)) from None
+    model = build_model(cfg.model, cfg.preset, config=model_cfg)
+    data = build_loaders(cfg, rep)
     loaders = data["loaders"]
     for split in ("train", "val"):
         y = np.asarray(loaders[split].dataset.y)
@@ -451,7 +459,7 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
         "threads": runtime["threads"], "epochs_planned": cfg.epochs, "class_pos_weight": float(pos_weight),
         "input_normalisation": None if norm is None else {"shift": norm[0].tolist(), "scale": norm[1].tolist()},
         "run_config": cfg.to_dict(), "model_config": model.cfg.to_dict(), "params": n_params,
-        "representation": data["representation"], "n_train": data["n"]["train"], "n_val": data["n"]["val"],
+        "representation": to_spec(rep), "n_train": data["n"]["train"], "n_val": data["n"]["val"],
         "n_test": data["n"]["test"], "epochs_done": len(history), "stopped": stopped,
         "selected_on": cfg.select_on, "best_selection_metric": best_val, "train_seconds": trained_s, "wall_seconds_this_call": time.perf_counter() - t_start,
         "data_files": {"signal": cfg.signal, "background": cfg.background},
@@ -493,6 +501,27 @@ def plot_training_curves(history: list[dict[str, Any]], path: Path, title: str =
     return path
 
 
+@dataclasses.dataclass(frozen=True)
+class TrainedRun:
+    """A finished run ready to score: the model with its best weights, its run.json and the input it trained on."""
+
+    model: nn.Module
+    meta: dict[str, Any]
+    representation: Any  # features.representation.Representation
+
+
+def load_run(run_dir: str | Path, device: torch.device | None = None) -> TrainedRun:
+    """:func:`load_trained` plus the representation recorded in run.json (runs from before the spec
+    was recorded: the model preset's own input, as they were trained)."""
+    model, meta = load_trained(run_dir, device)
+    spec = meta.get("representation")
+    try:
+        rep = from_spec(spec) if isinstance(spec, dict) else representation_for(model)
+    except ValueError as exc:
+        raise TrainError(f"{Path(run_dir) / 'run.json'}: {exc}") from None
+    return TrainedRun(model, meta, rep)
+
+
 def load_trained(run_dir: str | Path, device: torch.device | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """Model with the best weights of a run, and its run.json."""
     run_dir = Path(run_dir)
@@ -504,10 +533,16 @@ def load_trained(run_dir: str | Path, device: torch.device | None = None) -> tup
     try:
         meta = json.loads(meta_p.read_text())
         rc = meta["run_config"]
-        cls, _ = MODELS[rc["model"]]
-        cfg_cls = type(build_model(rc["model"], rc["preset"]).cfg)
+        cls, presets = MODELS[rc["model"]]
+        cfg_cls = type(next(iter(presets.values())))
         mc = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["model_config"].items()}
+        legacy_gate = mc.pop("t0_gate_ns", None)  # an input setting that sat in old DeepSphere configs
         model = cls(cfg_cls(**mc))
+        if legacy_gate is not None and not isinstance(meta.get("representation"), dict):
+            from ..features.representation import InputSettings, with_settings
+
+            meta = {**meta, "representation": to_spec(with_settings(
+                representation_for(model), InputSettings(t0_gate_ns=tuple(legacy_gate))))}
     except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
         raise TrainError(f"{meta_p}: not a valid run description ({type(exc).__name__}: "
                          f"{' '.join(str(exc).split())[:200]})") from None
