@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import h5py
 import numpy as np
 import pytest
 
-from scintnet.sim.stream import (DAY_S, EVENT_TYPES, REGIONS, StreamConfigError, half_life_s, load_stream_config,
-                                 read_stream, run_stream)
+from scintnet.sim.stream import (
+    DAY_S,
+    EVENT_TYPES,
+    REGIONS,
+    StreamConfigError,
+    half_life_s,
+    load_stream_config,
+    read_stream,
+    run_stream,
+)
 
 # enhanced film/XeLS uranium so two days hold enough Bi-Po pairs for timing fits
 OVR = ["chunk_days=1.0", "radioactivity.u238_film_g_per_g=3e-10", "radioactivity.u238_xels_g_per_g=1.5e-15"]
@@ -108,3 +119,53 @@ def test_bad_input_errors(tmp_path):
     bad.write_bytes(b"not hdf5")
     with pytest.raises(StreamConfigError, match="not an HDF5 file"):
         read_stream(bad)
+
+
+# the file layout of io/stream.py: (dtype, trailing shape) of every column
+_EVENT_COLS = {"t_s": ("<f8", ()), "type": ("|i1", ()), "nuclide": ("<i2", ()), "region": ("|i1", ()),
+               "detected": ("|i1", ()), "E_MeV": ("<f4", ()), "pos_mm": ("<f4", (3,)), "true_E_MeV": ("<f4", ()),
+               "true_pos_mm": ("<f4", (3,)), "muon": ("<i8", ()), "parent": ("<i8", ())}
+_MUON_COLS = {"t_s": ("<f8", ()), "entry_mm": ("<f4", (3,)), "dir": ("<f4", (3,)), "length_mm": ("<f4", ()),
+              "impact_mm": ("<f4", ()), "showering": ("|i1", ()), "edep_MeV": ("<f4", ()), "n_neutrons": ("<i4", ()),
+              "reco_entry_mm": ("<f4", (3,)), "reco_dir": ("<f4", (3,)), "shower_offsets": ("<i8", ()),
+              "shower_s_mm": ("<f4", ()), "shower_E_MeV": ("<f4", ())}
+
+
+def test_stream_file_owner_reads_v1_files(tmp_path):
+    """io/stream.py owns the stream format: a file written before the sim/stream split still loads.
+
+    tests/data/stream_v1.h5 (126 kB) was written by the single-module sim/stream.py: 0.05 days, seed 11,
+    chunk_days=0.025, enriched Xe spallation, film U, XeLS Th and IBD so that every family is present."""
+    import scintnet.sim.stream as sim_stream
+    from scintnet.io import stream as io_stream
+
+    path = Path(__file__).parent / "data" / "stream_v1.h5"
+    s = io_stream.read_stream(path)
+    assert s.days == 0.05 and int(s.attrs["seed"]) == 11 and s.attrs["format"] == io_stream.FORMAT
+    assert s.config.chunk_days == 0.025 and s.config.ibd.rate_per_day == 300
+    assert json.loads(s.attrs["event_types"]) == EVENT_TYPES and json.loads(s.attrs["regions"]) == REGIONS
+    assert tuple(json.loads(s.attrs["nuclides"])) == io_stream.NUCLIDES
+    for tab, cols in ((s.events, _EVENT_COLS), (s.muons, _MUON_COLS)):
+        assert set(tab) == set(cols)
+        for k, (dt, shape) in cols.items():
+            assert tab[k].dtype.str == dt and tab[k].shape[1:] == shape, k
+    with h5py.File(path, "r") as f:  # read_stream gives the stored tables unchanged
+        for g, tab in (("events", s.events), ("muons", s.muons)):
+            for k, v in tab.items():
+                assert np.array_equal(f[g][k][()], v), (g, k)
+    ev = s.events
+    assert ev["t_s"].size == 676 and s.muons["t_s"].size == 912
+    assert s.of_type("bi214").sum() == s.of_type("po214").sum() == 35 and s.of_type("ibd_prompt").sum() == 14
+    assert s.of_type("spall_xe").sum() == 2
+    po = np.flatnonzero(s.of_type("po214", "po212"))
+    assert np.all(ev["parent"][po] >= 0) and np.all(ev["t_s"][ev["parent"][po]] <= ev["t_s"][po])
+    assert np.all(ev["muon"][s.of_type("neutron")] >= 0)
+    # the writer round-trips the tables, and the old import path re-exports the same objects
+    out = tmp_path / "w.h5"
+    io_stream.write_stream(out, s.events, s.muons, days=s.days, seed=int(s.attrs["seed"]), config_json=s.attrs["config"])
+    t = sim_stream.read_stream(out)
+    assert t.config == s.config and t.days == s.days
+    for a, b in ((s.events, t.events), (s.muons, t.muons)):
+        assert all(np.array_equal(a[k], b[k]) and a[k].dtype == b[k].dtype for k in a)
+    assert sim_stream.read_stream is io_stream.read_stream and sim_stream.Stream is io_stream.Stream
+    assert sim_stream.EVENT_TYPES is io_stream.EVENT_TYPES and sim_stream.StreamConfig is io_stream.StreamConfig

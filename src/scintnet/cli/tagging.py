@@ -87,7 +87,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """Likelihood and PointNet spallation tags, XGBoost coincidence tagger: figures and plots."""
-        from ..sim.stream import StreamConfigError, read_stream
+        from ..io.stream import StreamConfigError, read_stream
         from ..tagging.config import TagConfigError, load_tag_config
         from ..tagging.report import run_tagging
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..sim.stream import EVENT_TYPES, Stream
+from ..io.stream import EVENT_TYPES, Stream
 from .config import CoincidenceConfig
 
 FEATURES = ("E_p_MeV", "E_d_MeV", "R_p_mm", "R_d_mm", "dR_mm", "dT_us")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
-from ..sim.stream import EVENT_TYPES, Stream
+from ..io.stream import EVENT_TYPES, Stream
 
 
 @dataclass

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..sim.stream import EVENT_TYPES, Stream
+from ..io.stream import EVENT_TYPES, Stream
 from .pairs import Candidates, Pairs, best_pair_by_count
 
 MODES = {"base": 3, "track": 6, "dedx": 7}

@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..sim.stream import Stream
+from ..io.stream import Stream
 from .coincidence import build_pairs, evaluate_bdt, train_bdt
 from .config import TagConfig
 from .likelihood import binomial_error, efficiency_curve, fit_likelihood, working_point

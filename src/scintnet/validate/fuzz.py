@@ -129,7 +129,7 @@ def _read_event_file(path: Path) -> None:
 
 
 def _read_stream_file(path: Path) -> None:
-    from ..sim.stream import read_stream
+    from ..io.stream import read_stream
 
     read_stream(path)
 
@@ -179,7 +179,7 @@ def fuzz_event_file(path: str | Path, n: int = 200, seed: int = 1, timeout_s: fl
 
 
 def fuzz_stream_file(path: str | Path, n: int = 100, seed: int = 2, timeout_s: float = 30.0) -> Tally:
-    """Byte-mutation fuzz of a stream file through :func:`scintnet.sim.stream.read_stream`."""
+    """Byte-mutation fuzz of a stream file through :func:`scintnet.io.stream.read_stream`."""
     return _fuzz_file("stream_file", Path(path), _read_stream_file, n, seed, timeout_s)
 
 
