@@ -8,7 +8,7 @@ import pytest
 
 from scintnet.detector.config import load_config
 from scintnet.io.outputs import OutputError
-from scintnet.io.store import EventFile, EventFileError
+from scintnet.io.store import EventFile, EventFileError, describe
 from scintnet.sim.run import SimConfig, run_simulation
 
 
@@ -110,6 +110,20 @@ def test_bad_files_give_one_line_errors(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 2
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_describe_is_what_info_prints(tmp_path):
+    run_simulation(_sim(n=60, chunk=30), tmp_path / "a.h5")
+    d = describe(tmp_path / "a.h5")
+    with EventFile(tmp_path / "a.h5") as f:
+        c = f.read()
+        assert {k: d[k] for k in f.info().to_dict()} == f.info().to_dict()
+        assert d["n_pmts"] == f.n_pmts == len(f.pmt_positions_mm())
+    assert d["n_events"] == 60 and d["n_signal"] == int((c.label == 1).sum())
+    assert d["mean_nhit"] == pytest.approx(float(np.diff(c.hit_offsets).mean()))
+    assert json.loads(json.dumps(d)) == d  # plain JSON types (scintnet info --json)
+    with pytest.raises(EventFileError, match="no such file"):
+        describe(tmp_path / "missing.h5")
 
 
 def test_cli_simulate_and_info_json(tmp_path):

@@ -154,6 +154,3 @@ def migrate_scores_cmd(
     for d in evals:
         typer.echo(_guard(lambda: add_double_pulse(d, data, force, cache)))
 
-
-def register(app: typer.Typer, bench_app: typer.Typer) -> None:
-    app.add_typer(study_app, name="study")

@@ -7,110 +7,110 @@ from typing import Optional
 
 import typer
 
+from ._common import _fail, _print_json, err, out
 
-def register(app: typer.Typer, bench_app: typer.Typer) -> None:
-    """Add this stage's commands to the main app (and benchmarks to ``scintnet bench``)."""
-    from ._common import _fail, _print_json, err, out
+app = typer.Typer()
 
-    @app.command()
-    def stream(
-        out_path: Path = typer.Option(..., "--out", "-o", help="output HDF5 stream file"),
-        preset: str = typer.Option("klz800", "--preset", "-p", help="stream preset (scintnet/sim/stream_presets)"),
-        config: Optional[Path] = typer.Option(None, "--config", help="stream TOML file instead of a preset"),
-        overrides: Optional[list[str]] = typer.Option(None, "--set", help="e.g. --set spallation.xe_roi_per_year=2000"),
-        days: float = typer.Option(365.0, "--days", help="live time in days"),
-        seed: int = typer.Option(1, "--seed"),
-        workers: int = typer.Option(1, "--workers", "-j", min=1),
-        as_json: bool = typer.Option(False, "--json"),
-    ) -> None:
-        """Simulate a time-ordered event stream (muons, spallation, 136Xe, Bi-Po, IBD, singles); resumable."""
-        import time
 
-        from ..sim.stream import StreamConfigError, load_stream_config, run_stream
+@app.command()
+def stream(
+    out_path: Path = typer.Option(..., "--out", "-o", help="output HDF5 stream file"),
+    preset: str = typer.Option("klz800", "--preset", "-p", help="stream preset (scintnet/sim/stream_presets)"),
+    config: Optional[Path] = typer.Option(None, "--config", help="stream TOML file instead of a preset"),
+    overrides: Optional[list[str]] = typer.Option(None, "--set", help="e.g. --set spallation.xe_roi_per_year=2000"),
+    days: float = typer.Option(365.0, "--days", help="live time in days"),
+    seed: int = typer.Option(1, "--seed"),
+    workers: int = typer.Option(1, "--workers", "-j", min=1),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Simulate a time-ordered event stream (muons, spallation, 136Xe, Bi-Po, IBD, singles); resumable."""
+    import time
 
-        try:
-            cfg = load_stream_config(preset, config, overrides)
-            t = time.perf_counter()
-            res = run_stream(cfg, days, seed, out_path, workers)
-        except StreamConfigError as exc:
-            _fail(str(exc))
-        res["seconds"] = time.perf_counter() - t
-        if as_json:
-            _print_json(res)
-        else:
-            out.print(f"wrote {res['n_events']} events and {res['n_muons']} muons ({days:g} days) to {out_path} "
-                      f"in {res['seconds']:.1f} s", highlight=False)
+    from ..sim.stream import StreamConfigError, load_stream_config, run_stream
 
-    @app.command("tag-pid")
-    def tag_pid(
-        out_dir: Path = typer.Option(Path("out/pid"), "--out", "-o", help="folder for data, run, JSON and plot"),
-        preset: str = typer.Option("klz800", "--preset", help="tagging preset ([pid] table)"),
-        config: Optional[Path] = typer.Option(None, "--config", help="tagging TOML file"),
-        events: Optional[int] = typer.Option(None, "--events", min=100, help="training events per class"),
-        max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="training time limit"),
-        workers: int = typer.Option(1, "--workers", "-j", min=1),
-        as_json: bool = typer.Option(False, "--json"),
-    ) -> None:
-        """Positron vs gamma PID with a graph network on PMT hits (simulate, train, evaluate; resumable)."""
-        from dataclasses import replace
+    try:
+        cfg = load_stream_config(preset, config, overrides)
+        t = time.perf_counter()
+        res = run_stream(cfg, days, seed, out_path, workers)
+    except StreamConfigError as exc:
+        _fail(str(exc))
+    res["seconds"] = time.perf_counter() - t
+    if as_json:
+        _print_json(res)
+    else:
+        out.print(f"wrote {res['n_events']} events and {res['n_muons']} muons ({days:g} days) to {out_path} "
+                  f"in {res['seconds']:.1f} s", highlight=False)
 
-        from ..tagging.config import TagConfigError, load_tag_config
-        from ..tagging.pid import run_pid
-        from ..train.harness import TrainError
+@app.command("tag-pid")
+def tag_pid(
+    out_dir: Path = typer.Option(Path("out/pid"), "--out", "-o", help="folder for data, run, JSON and plot"),
+    preset: str = typer.Option("klz800", "--preset", help="tagging preset ([pid] table)"),
+    config: Optional[Path] = typer.Option(None, "--config", help="tagging TOML file"),
+    events: Optional[int] = typer.Option(None, "--events", min=100, help="training events per class"),
+    max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="training time limit"),
+    workers: int = typer.Option(1, "--workers", "-j", min=1),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Positron vs gamma PID with a graph network on PMT hits (simulate, train, evaluate; resumable)."""
+    from dataclasses import replace
 
-        try:
-            pc = load_tag_config(preset, config).pid
-            if events is not None:
-                pc = replace(pc, events_per_class=events)
-            if max_minutes is not None:
-                pc = replace(pc, max_minutes=max_minutes)
-            log = (lambda m: err.print(f"[dim]{m}[/dim]")) if not as_json else (lambda m: None)
-            res = run_pid(pc, out_dir, workers, progress=not as_json, log=log)
-        except (TagConfigError, TrainError, ValueError) as exc:
-            _fail(str(exc))
-        if as_json:
-            _print_json(res)
-        else:
-            out.print(f"e+/gamma PID ({res['model']}): AUC {res['auc']:.3f}, balanced accuracy "
-                      f"{100 * res['balanced_accuracy']:.1f} %, gamma rejection at 90 % e+ efficiency "
-                      f"{100 * res['gamma_rejection_at_90_positron_eff']:.1f} %; plot {res['plot']}", highlight=False)
+    from ..tagging.config import TagConfigError, load_tag_config
+    from ..tagging.pid import run_pid
+    from ..train.harness import TrainError
 
-    @app.command()
-    def tag(
-        path: Path = typer.Argument(..., help="stream file from `scintnet stream`"),
-        preset: str = typer.Option("klz800", "--preset", help="tagging preset (scintnet/tagging/presets)"),
-        config: Optional[Path] = typer.Option(None, "--config", help="tagging TOML file"),
-        plots: Optional[Path] = typer.Option(Path("out/tagging"), "--plots", help="folder for PNG plots"),
-        no_plots: bool = typer.Option(False, "--no-plots"),
-        no_pointnet: bool = typer.Option(False, "--no-pointnet", help="skip the PointNet trainings"),
-        split: Optional[Path] = typer.Option(None, "--split", help="write tagged/untagged rows (.npz)"),
-        as_json: bool = typer.Option(False, "--json"),
-    ) -> None:
-        """Likelihood and PointNet spallation tags, XGBoost coincidence tagger: figures and plots."""
-        from ..io.stream import StreamConfigError, read_stream
-        from ..tagging.config import TagConfigError, load_tag_config
-        from ..tagging.report import run_tagging
+    try:
+        pc = load_tag_config(preset, config).pid
+        if events is not None:
+            pc = replace(pc, events_per_class=events)
+        if max_minutes is not None:
+            pc = replace(pc, max_minutes=max_minutes)
+        log = (lambda m: err.print(f"[dim]{m}[/dim]")) if not as_json else (lambda m: None)
+        res = run_pid(pc, out_dir, workers, progress=not as_json, log=log)
+    except (TagConfigError, TrainError, ValueError) as exc:
+        _fail(str(exc))
+    if as_json:
+        _print_json(res)
+    else:
+        out.print(f"e+/gamma PID ({res['model']}): AUC {res['auc']:.3f}, balanced accuracy "
+                  f"{100 * res['balanced_accuracy']:.1f} %, gamma rejection at 90 % e+ efficiency "
+                  f"{100 * res['gamma_rejection_at_90_positron_eff']:.1f} %; plot {res['plot']}", highlight=False)
 
-        try:
-            cfg = load_tag_config(preset, config)
-            s = read_stream(path)
-            log = (lambda m: err.print(f"[dim]{m}...[/dim]")) if not as_json else None
-            res = run_tagging(s, cfg, None if no_plots else plots, not no_pointnet, log, split)
-        except (StreamConfigError, TagConfigError, ValueError) as exc:
-            _fail(str(exc))
-        if as_json:
-            _print_json(res)
-            return
-        lk = res["likelihood"]
-        out.print(f"likelihood tag: {100 * lk['spallation_tagged']:.1f} +- {100 * lk['spallation_tagged_err']:.1f} % "
-                  f"of Xe spallation tagged into {100 * lk['exposure_lost']:.1f} % of exposure "
-                  f"[{lk['reference']}]", highlight=False)
-        for mode, v in res.get("pointnet", {}).items():
-            if isinstance(v, dict):
-                out.print(f"PointNet {mode}: {100 * v['spallation_tagged']:.1f} % at {100 * v['false_tag']:.1f} % false tag",
-                          highlight=False)
-        c = res["coincidence"]
-        if "accuracy" in c:
-            out.print(f"XGBoost coincidence: accuracy {100 * c['accuracy']:.1f} % [{c['reference']}]", highlight=False)
-        for f in res.get("plots", []):
-            out.print(f"plot: {f}", highlight=False)
+@app.command()
+def tag(
+    path: Path = typer.Argument(..., help="stream file from `scintnet stream`"),
+    preset: str = typer.Option("klz800", "--preset", help="tagging preset (scintnet/tagging/presets)"),
+    config: Optional[Path] = typer.Option(None, "--config", help="tagging TOML file"),
+    plots: Optional[Path] = typer.Option(Path("out/tagging"), "--plots", help="folder for PNG plots"),
+    no_plots: bool = typer.Option(False, "--no-plots"),
+    no_pointnet: bool = typer.Option(False, "--no-pointnet", help="skip the PointNet trainings"),
+    split: Optional[Path] = typer.Option(None, "--split", help="write tagged/untagged rows (.npz)"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Likelihood and PointNet spallation tags, XGBoost coincidence tagger: figures and plots."""
+    from ..io.stream import StreamConfigError, read_stream
+    from ..tagging.config import TagConfigError, load_tag_config
+    from ..tagging.report import run_tagging
+
+    try:
+        cfg = load_tag_config(preset, config)
+        s = read_stream(path)
+        log = (lambda m: err.print(f"[dim]{m}...[/dim]")) if not as_json else None
+        res = run_tagging(s, cfg, None if no_plots else plots, not no_pointnet, log, split)
+    except (StreamConfigError, TagConfigError, ValueError) as exc:
+        _fail(str(exc))
+    if as_json:
+        _print_json(res)
+        return
+    lk = res["likelihood"]
+    out.print(f"likelihood tag: {100 * lk['spallation_tagged']:.1f} +- {100 * lk['spallation_tagged_err']:.1f} % "
+              f"of Xe spallation tagged into {100 * lk['exposure_lost']:.1f} % of exposure "
+              f"[{lk['reference']}]", highlight=False)
+    for mode, v in res.get("pointnet", {}).items():
+        if isinstance(v, dict):
+            out.print(f"PointNet {mode}: {100 * v['spallation_tagged']:.1f} % at {100 * v['false_tag']:.1f} % false tag",
+                      highlight=False)
+    c = res["coincidence"]
+    if "accuracy" in c:
+        out.print(f"XGBoost coincidence: accuracy {100 * c['accuracy']:.1f} % [{c['reference']}]", highlight=False)
+    for f in res.get("plots", []):
+        out.print(f"plot: {f}", highlight=False)

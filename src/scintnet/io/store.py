@@ -458,3 +458,25 @@ class EventFile:
 
 def open_events(path: str | Path) -> EventFile:
     return EventFile(path)
+
+
+def describe(path: str | Path) -> dict[str, Any]:
+    """What ``scintnet info`` shows of an event file: the :class:`FileInfo` fields (``path``, ``n_events``,
+    ``n_hits``, ``complete``, ``schema_version``, ``scintnet_version``, ``created_utc``, ``preset``, ``run``)
+    and ``mean_nhit`` (hits per event), ``n_signal`` (events with label 1) and ``n_pmts``.
+
+    The file is validated as by :class:`EventFile`; any failure, a damaged hit or label block included, is an
+    :class:`EventFileError`.
+    """
+    with EventFile(path) as f:
+        d = f.info().to_dict()
+        try:
+            nh = np.diff(f.h5["hits/offsets"][:])
+            lab = f.h5["truth/label"][:]
+        except (OSError, ValueError, IndexError, KeyError) as exc:  # a damaged chunk: checksum or decompression
+            raise EventFileError(f"{f.path}: cannot read the hit offsets and labels (damaged file: "
+                                 f"{_one_line(exc)})") from None
+        d["mean_nhit"] = float(nh.mean()) if nh.size else 0.0
+        d["n_signal"] = int((lab == 1).sum())
+        d["n_pmts"] = int(f.n_pmts)  # the validated length of pmts/pos_mm
+    return d
