@@ -198,10 +198,12 @@ def compare(
         typer.echo(f"rejection at 90 %: A {100 * res['rejection_a']:.1f} %, B {100 * res['rejection_b']:.1f} %, "
                    f"A - B = {100 * res['rejection_diff']:.1f} +- {100 * res['rejection_diff_paired_std']:.1f} % "
                    f"(paired bootstrap; A better in {100 * res['fraction_a_better']:.1f} % of resamples)")
+        from ..evaluate.results import ENERGY, PLAIN
+
         for side in ("a", "b"):
             for name, f in (res.get(f"floors_{side}") or {}).items():
-                em = f.get("rejection_at_90_energy_matched")
-                typer.echo(f"  floor of {side.upper()}'s evaluation, {name}: {100 * f['rejection_at_90']:.1f} %"
+                em = f.get(ENERGY.key)
+                typer.echo(f"  floor of {side.upper()}'s evaluation, {name}: {100 * f[PLAIN.key]:.1f} %"
                            + ("" if em is None else f" (fixed energy {100 * em:.1f} %)"))
 
 
@@ -279,9 +281,11 @@ def floors(
     n = res["n_test"]
     typer.echo(f"floors on {features} ({n['signal']} signal / {n['background']} background test events, "
                f"R < {r_max_mm / 10:g} cm, {e_min}-{e_max} MeV)")
+    from ..evaluate.results import ENERGY, PLAIN
+
     for k, v in res["floors"].items():
-        em = v["rejection_at_90_energy_matched"]
-        typer.echo(f"  {k:8s} rejection at 90 %: {100 * v['rejection_at_90']:.1f} %  at fixed energy: "
+        em = v[ENERGY.key]
+        typer.echo(f"  {k:8s} rejection at 90 %: {100 * v[PLAIN.key]:.1f} %  at fixed energy: "
                    + ("n/a" if em is None else f"{100 * em:.1f} %"))
 
 
@@ -431,14 +435,17 @@ def evaluate(
     for c in ("source", "events", "AUC", "rejection@90") + ((f"with double-pulse cut ({100 * dp['signal_loss']:.0f} % "
                                                             "signal loss)",) if dp else ()):
         t.add_column(c)
-    for name, r in res["per_source"].items():
-        sd = r.get("rejection_at_90_bootstrap_std", 0.0)
-        extra = (f"{100 * r['rejection_at_90_double_pulse_cut']:.1f} %",) if dp else ()
-        t.add_row(name, str(r["n_events"]), f"{r['auc']:.4f}", f"{100 * r['rejection_at_90']:.1f} ± {100 * sd:.1f} %",
+    from ..evaluate.results import ENERGY, PLAIN, Figure, SourceResult
+
+    for name, d in res["per_source"].items():
+        r = SourceResult.from_dict(d)
+        sd = r.bootstrap_std or 0.0
+        extra = (f"{100 * r.get(Figure('none', True)):.1f} %",) if dp else ()
+        t.add_row(name, str(r.n_events), f"{r.auc:.4f}", f"{100 * r.get(PLAIN):.1f} ± {100 * sd:.1f} %",
                   *extra)
-        for fname, f in (r.get("floors") or {}).items():  # the floors on the same test events
-            em = f.get("rejection_at_90_energy_matched")
-            t.add_row(f"  floor: {fname}", "", "", f"{100 * f['rejection_at_90']:.1f} %"
+        for fname, f in (r.floors or {}).items():  # the floors on the same test events
+            em = f.get(ENERGY.key)
+            t.add_row(f"  floor: {fname}", "", "", f"{100 * f[PLAIN.key]:.1f} %"
                       + ("" if em is None else f" (fixed E {100 * em:.1f} %)"), *("",) * len(extra))
     Console().print(t)
     if res.get("floors_unavailable"):

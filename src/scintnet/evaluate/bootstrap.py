@@ -11,6 +11,7 @@ import numpy as np
 
 from ..train.harness import atomic_write_bytes
 from .evaluate import evaluate_run
+from .results import FIGURES, SourceResult
 
 
 def _mean_sd(v: np.ndarray) -> tuple[float, float]:
@@ -19,34 +20,29 @@ def _mean_sd(v: np.ndarray) -> tuple[float, float]:
 
 def summarise_models(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """One background source over several models (``evaluate_run``'s per-source entries):
-    mean and model-to-model standard deviation of AUC, rejection and energy- / vertex-matched
-    rejection.  A matched figure is null, with the reason, if any model could not form it."""
-    rej = np.array([x["rejection_at_90"] for x in rows], dtype=float)
-    au = np.array([x["auc"] for x in rows], dtype=float)
-    (a_m, a_sd), (r_m, r_sd) = _mean_sd(au), _mean_sd(rej)
-    out: dict[str, Any] = {"n_events": rows[0]["n_events"], "auc": a_m, "auc_models_std": a_sd,
-                           "rejection_at_90": r_m, "rejection_at_90_bootstrap_std": r_sd,
-                           "rejection_at_90_per_model": rej.tolist()}
-    for kind in ("energy", "vertex"):
-        key = f"rejection_at_90_{kind}_matched"
-        em = [x.get(key) for x in rows]
-        if all(v is not None for v in em):
-            em_a = np.array(em, dtype=float)
-            e_m, e_sd = _mean_sd(em_a)
-            out.update({key: e_m, f"{key}_models_std": e_sd, f"{key}_per_model": em_a.tolist()})
-        else:
-            out[key] = None
-            out[f"{kind}_matching_unavailable"] = next(
-                (x[f"{kind}_matching_unavailable"] for x in rows if x.get(f"{kind}_matching_unavailable")),
-                f"{kind} matching unavailable for some models")
-    for key in ("rejection_at_90_double_pulse_cut", "rejection_at_90_energy_matched_double_pulse_cut",
-                "rejection_at_90_vertex_matched_double_pulse_cut"):
-        vals = [x.get(key) for x in rows]
-        if vals and all(v is not None for v in vals):
-            m, sd = _mean_sd(np.array(vals, dtype=float))
-            out.update({key: m, f"{key}_models_std": sd, f"{key}_per_model": [float(v) for v in vals]})
-    if "vertex_matched_signal_n_eff" in rows[0]:
-        out["vertex_matched_signal_n_eff"] = rows[0]["vertex_matched_signal_n_eff"]
+    mean and model-to-model standard deviation of AUC and of every rejection figure
+    (:data:`~scintnet.evaluate.results.FIGURES`).  A matched figure is null, with the reason, if any
+    model could not form it."""
+    res = [SourceResult.from_dict(x) for x in rows]
+    (a_m, a_sd) = _mean_sd(np.array([r.auc for r in res], dtype=float))
+    out: dict[str, Any] = {"n_events": res[0].n_events, "auc": a_m, "auc_models_std": a_sd}
+    for fig in FIGURES:
+        vals = [r.get(fig) for r in res]
+        present = [fig in r.rejection for r in res]
+        if not fig.double_pulse_cut and fig.matching == "none":
+            v = np.array(vals, dtype=float)
+            m, sd = _mean_sd(v)
+            out.update({fig.key: m, fig.models_std_key: sd, fig.per_model_key: v.tolist()})
+        elif all(v is not None for v in vals) and all(present):
+            v = np.array(vals, dtype=float)
+            m, sd = _mean_sd(v)
+            out.update({fig.key: m, fig.models_std_key: sd, fig.per_model_key: v.tolist()})
+        elif not fig.double_pulse_cut:  # a matched figure some model could not form: null and why
+            out[fig.key] = None
+            out[fig.unavailable_key] = next((r.unavailable[fig.matching] for r in res if fig.matching in r.unavailable),
+                                            f"{fig.matching} matching unavailable for some models")
+    if res[0].vertex_matched_signal_n_eff is not None:
+        out["vertex_matched_signal_n_eff"] = res[0].vertex_matched_signal_n_eff
     return out
 
 

@@ -85,11 +85,11 @@ def per_training_rejections(paths: list[str | Path], source: str, energy_matched
     Returns the values and a label per training.  Raises if a figure is missing — silently
     dropping a training would bias the comparison.
     """
-    key = ("rejection_at_90_vertex_matched" if vertex_matched
-           else "rejection_at_90_energy_matched" if energy_matched else "rejection_at_90")
-    if double_pulse_cut:
-        key += "_double_pulse_cut"
-    why = "vertex_matching_unavailable" if vertex_matched else "energy_matching_unavailable"
+    from .results import Figure
+
+    fig = Figure.of(energy_matched, vertex_matched, double_pulse_cut)
+    key = fig.key
+    why = fig.unavailable_key or "energy_matching_unavailable"
     vals: list[float] = []
     labels: list[str] = []
     for path in paths:
@@ -98,7 +98,7 @@ def per_training_rejections(paths: list[str | Path], source: str, energy_matched
         if source not in per:
             raise KeyError(f"{path}: no background {source!r} (has {sorted(per)})")
         src = per[source]
-        many = src.get(f"{key}_per_model")
+        many = src.get(fig.per_model_key)
         if many is None and ev.get("n_models", 1) > 1:
             raise ValueError(f"{path}: {ev['n_models']} models but no per-model {key} "
                              f"(re-run `scintnet evaluate` with this version)")

@@ -15,6 +15,7 @@ from ..errors import ScintnetError
 from ..io.rundir import record_evaluation
 from ..io.store import EventFile
 from ..train.harness import atomic_write_bytes, load_run
+from .results import ENERGY, PLAIN, VERTEX, Figure, SourceResult
 from .metrics import (auc, bootstrap_metric, effective_sample_size, energy_matching_weights,
                       rejection_at_acceptance, vertex_matching_weights,
                       weighted_rejection_at_acceptance)
@@ -130,14 +131,14 @@ def evaluate_run(run_dir: str | Path, data: list[str], out_dir: str | Path | Non
         raise ValueError(f"evaluate needs exactly one signal ({SIGNAL_SOURCE}) source among --data, got {sig_names}")
     signal_name = sig_names[0]
     sig = scores[signal_name]["score"]
-    table = {}
+    rows: dict[str, SourceResult] = {}
     for name, d in scores.items():
         if name == signal_name:
             continue
         b = d["score"]
         rej, rej_sd = bootstrap_metric(sig, b, rejection_at_acceptance, n_boot=n_boot, seed=1)
-        table[name] = {"n_events": int(b.size), "auc": auc(sig, b), "rejection_at_90": rejection_at_acceptance(sig, b),
-                       "rejection_at_90_bootstrap_mean": rej, "rejection_at_90_bootstrap_std": rej_sd}
+        row = rows[name] = SourceResult(int(b.size), auc(sig, b), {PLAIN: rejection_at_acceptance(sig, b)},
+                                        bootstrap_mean=rej, bootstrap_std=rej_sd)
         # rejection at the signal's energy spectrum: what the score adds beyond energy.  When it
         # cannot be formed, the JSON says why (null + reason) rather than leaving the key out.
         es, eb = scores[signal_name]["energy"], d["energy"]
@@ -149,13 +150,13 @@ def evaluate_run(run_dir: str | Path, data: list[str], out_dir: str | Path | Non
                 matched = weighted_rejection_at_acceptance(sig, b, energy_matching_weights(es, eb))
             except ValueError as exc:  # e.g. signal and background energy ranges do not overlap
                 why = str(exc)
-        table[name]["rejection_at_90_energy_matched"] = matched
+        row.rejection[ENERGY] = matched
         if why is not None:
-            table[name]["energy_matching_unavailable"] = why
+            row.unavailable["energy"] = why
         else:  # ... and at the background's positions too: beyond energy *and* position (the fit uses both)
-            table[name].update(_vertex_matched(sig, b, es, eb, scores[signal_name]["radius"], d["radius"]))
-    dp_cut = _double_pulse_figures(table, scores, signal_name, double_pulse_loss) if double_pulse_loss else None
-    bkg_all = np.concatenate([d["score"] for n, d in scores.items() if n != signal_name]) if table else np.zeros(0)
+            _vertex_matched(row, sig, b, es, eb, scores[signal_name]["radius"], d["radius"])
+    dp_cut = _double_pulse_figures(rows, scores, signal_name, double_pulse_loss) if double_pulse_loss else None
+    bkg_all = np.concatenate([d["score"] for n, d in scores.items() if n != signal_name]) if rows else np.zeros(0)
     res: dict[str, Any] = {
         "run": str(run_dir), "model": rc["model"], "preset": rc["preset"], "params": meta.get("params"),
         "signal_source": signal_name, "n_signal": int(sig.size),
@@ -165,15 +166,15 @@ def evaluate_run(run_dir: str | Path, data: list[str], out_dir: str | Path | Non
         rej, rej_sd = bootstrap_metric(sig, bkg_all, rejection_at_acceptance, n_boot=n_boot, seed=2)
         res.update(auc=auc(sig, bkg_all), rejection_at_90=rejection_at_acceptance(sig, bkg_all),
                    rejection_at_90_bootstrap_std=rej_sd)
-    res["per_source"] = table
     if double_pulse_loss:
         res["double_pulse"] = {"signal_loss": double_pulse_loss, **DoublePulse().__dict__, "cut_fraction": dp_cut}
-    if floors and table:
+    if floors and rows:
         # on the network's own information: the time spectrum alone for a time-spectrum model (LSTM),
         # the time spectrum and the map's moments for the map and hit models
         feats = "time" if getattr(model, "input_kind", None) == "time_spectrum" else "time+moments"
         say(f"floors: Fisher linear discriminant and XGBoost on {feats} of the run's training files")
-        res.update(_floors(rc, sel, events, signal_name, table, floor_train_events, feats))
+        res.update(_floors(rc, sel, events, signal_name, rows, floor_train_events, feats))
+    res["per_source"] = {name: row.to_dict() for name, row in rows.items()}
     res["data_files"] = [str(Path(p).resolve()) for p in data]  # the HTML report shows events of each
     out = Path(out_dir) if out_dir else run_dir / "eval"
     out.mkdir(parents=True, exist_ok=True)
@@ -187,7 +188,7 @@ def evaluate_run(run_dir: str | Path, data: list[str], out_dir: str | Path | Non
     return res
 
 
-def _floors(rc: dict[str, Any], sel, events: dict[str, list], signal_name: str, table: dict[str, Any],
+def _floors(rc: dict[str, Any], sel, events: dict[str, list], signal_name: str, rows: dict[str, SourceResult],
             n_train: int, features: str = "time+moments") -> dict[str, Any]:
     """Train the floors on the run's training files and add their figures (see :func:`evaluate_run`)."""
     from ..features.dataset import EventSet, load_event_set
@@ -202,55 +203,57 @@ def _floors(rc: dict[str, Any], sel, events: dict[str, list], signal_name: str, 
     fl = train_floors(sig_tr, bkg_tr, features)
     sig_te = EventSet.concat(events[signal_name])
     pooled = []
-    for name in table:
+    for name, row in rows.items():
         b = EventSet.concat(events[name])
         pooled.append(b)
-        table[name]["floors"] = floor_figures(fl, sig_te, b)
+        row.floors = floor_figures(fl, sig_te, b)
     out = {"floors": floor_figures(fl, sig_te, EventSet.concat(pooled)),
            "floors_training": {"features": fl.features, "n_signal": len(sig_tr), "n_background": len(bkg_tr)}}
     return out
 
 
-def _vertex_matched(sig: np.ndarray, bkg: np.ndarray, energy_sig: np.ndarray, energy_bkg: np.ndarray,
-                    radius_sig: np.ndarray, radius_bkg: np.ndarray) -> dict[str, Any]:
-    """``rejection_at_90_vertex_matched`` — background weighted to the signal's energy spectrum,
+def _vertex_matched(row: SourceResult, sig: np.ndarray, bkg: np.ndarray, energy_sig: np.ndarray,
+                    energy_bkg: np.ndarray, radius_sig: np.ndarray, radius_bkg: np.ndarray) -> None:
+    """The energy- and vertex-matched rejection — background weighted to the signal's energy spectrum,
     signal weighted to the background's radial distribution — and the Kish effective number of
-    signal events it rests on; null with ``vertex_matching_unavailable`` when it cannot be formed."""
+    signal events it rests on; None with the reason when it cannot be formed."""
     if not (np.all(np.isfinite(radius_sig)) and np.all(np.isfinite(radius_bkg))):
-        return {"rejection_at_90_vertex_matched": None, "vertex_matching_unavailable": "no reconstructed vertices"}
+        row.rejection[VERTEX], row.unavailable["vertex"] = None, "no reconstructed vertices"
+        return
     try:
         ws = vertex_matching_weights(radius_sig, radius_bkg)
     except ValueError as exc:
-        return {"rejection_at_90_vertex_matched": None, "vertex_matching_unavailable": str(exc)}
+        row.rejection[VERTEX], row.unavailable["vertex"] = None, str(exc)
+        return
     wb = energy_matching_weights(energy_sig, energy_bkg)
-    return {"rejection_at_90_vertex_matched": weighted_rejection_at_acceptance(sig, bkg, wb, weights_signal=ws),
-            "vertex_matched_signal_n_eff": effective_sample_size(ws)}
+    row.rejection[VERTEX] = weighted_rejection_at_acceptance(sig, bkg, wb, weights_signal=ws)
+    row.vertex_matched_signal_n_eff = effective_sample_size(ws)
 
 
-def _double_pulse_figures(table: dict[str, Any], scores: dict[str, dict[str, np.ndarray]], signal_name: str,
-                          loss: float) -> float:
+def _double_pulse_figures(rows: dict[str, SourceResult], scores: dict[str, dict[str, np.ndarray]],
+                          signal_name: str, loss: float) -> float:
     """Add the "double-pulse cut, then score" rejections (plain, energy- and vertex-matched) per
-    background to ``table``; returns the cut value."""
+    background to ``rows``; returns the cut value."""
     from ..reco.pileup import apply_cut, cut_for_signal_loss
 
     cut = cut_for_signal_loss(scores[signal_name]["pulse"], loss)
     sd = scores[signal_name]
     sig = apply_cut(sd["score"], sd["pulse"], cut)
-    for name, row in table.items():
+    for name, row in rows.items():
         d = scores[name]
         b = apply_cut(d["score"], d["pulse"], cut)
-        row["double_pulse_cut_rejection"] = float(np.mean(~(d["pulse"] <= cut))) if b.size else None
-        row["rejection_at_90_double_pulse_cut"] = rejection_at_acceptance(sig, b)
+        row.double_pulse_cut_rejection = float(np.mean(~(d["pulse"] <= cut))) if b.size else None
+        row.rejection[Figure("none", True)] = rejection_at_acceptance(sig, b)
         wb = None
         for kind in ("energy", "vertex"):
-            if row.get(f"rejection_at_90_{kind}_matched") is None:
-                row[f"rejection_at_90_{kind}_matched_double_pulse_cut"] = None
+            fig = Figure(kind, True)
+            if row.get(Figure(kind)) is None:
+                row.rejection[fig] = None
                 continue
             if wb is None:  # the same energy weights serve both figures
                 wb = energy_matching_weights(sd["energy"], d["energy"])
             ws = vertex_matching_weights(sd["radius"], d["radius"]) if kind == "vertex" else None
-            row[f"rejection_at_90_{kind}_matched_double_pulse_cut"] = weighted_rejection_at_acceptance(
-                sig, b, wb, weights_signal=ws)
+            row.rejection[fig] = weighted_rejection_at_acceptance(sig, b, wb, weights_signal=ws)
     return cut
 
 

@@ -156,16 +156,17 @@ def train_floors(signal: EventSet, background: EventSet, features: str = "time+m
 def floor_figures(floors: Floors, signal: EventSet, background: EventSet) -> dict[str, dict[str, float | None]]:
     """Rejection at 90 % signal acceptance of each floor, plain and energy-matched (the network's metrics)."""
     from .metrics import energy_matching_weights, rejection_at_acceptance, weighted_rejection_at_acceptance
+    from .results import ENERGY, PLAIN
 
     ss, sb = floors.scores(signal), floors.scores(background)
     out: dict[str, dict[str, float | None]] = {}
     for name in ss:
-        row: dict[str, float | None] = {"rejection_at_90": rejection_at_acceptance(ss[name], sb[name])}
+        row: dict[str, float | None] = {PLAIN.key: rejection_at_acceptance(ss[name], sb[name])}
         try:
             w = energy_matching_weights(np.asarray(signal.energy_MeV), np.asarray(background.energy_MeV))
-            row["rejection_at_90_energy_matched"] = weighted_rejection_at_acceptance(ss[name], sb[name], w)
+            row[ENERGY.key] = weighted_rejection_at_acceptance(ss[name], sb[name], w)
         except ValueError:
-            row["rejection_at_90_energy_matched"] = None
+            row[ENERGY.key] = None
         out[name] = row
     return out
 

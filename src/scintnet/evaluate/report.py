@@ -10,6 +10,7 @@ from typing import Any
 from ..physics.sources import display_name
 from ..train.harness import atomic_write_bytes
 from .plots import PAPER_KAMNET_REJECTION_AT_90
+from .results import ENERGY
 
 
 def _pct(x: float | None) -> str:
@@ -28,8 +29,8 @@ def report_warnings(run: dict[str, Any], ev: dict[str, Any]) -> list[str]:
     if run.get("stopped") != "epochs":
         out.append(f"training stopped early ({run.get('stopped')}) after {run['epochs_done']} of {planned} epochs")
     for name, r in ev.get("per_source", {}).items():
-        net = r.get("rejection_at_90_energy_matched")
-        fl = {k: f.get("rejection_at_90_energy_matched") for k, f in (r.get("floors") or {}).items()}
+        net = r.get(ENERGY.key)
+        fl = {k: f.get(ENERGY.key) for k, f in (r.get("floors") or {}).items()}
         beaten = [k for k, v in fl.items() if v is not None and net is not None and net <= v]
         if beaten:
             out.append(f"{source_name(name)}: the network ({_pct(net)} at fixed energy) does not beat the "
