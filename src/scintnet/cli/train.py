@@ -9,6 +9,7 @@ import typer
 
 from ._common import _fail
 from ._common import _print_json as _json
+from ..io.rundir import RUN_JSON
 
 app = typer.Typer()  # the commands register in this file's order, that of `scintnet --help` (train, evaluate last)
 bench_app = typer.Typer()
@@ -412,7 +413,7 @@ def evaluate(
     from ..io.store import EventFileError
     from ..train.harness import TrainError
 
-    boots = sorted(p for p in run.glob("boot_*") if (p / "run.json").exists())
+    boots = sorted(p for p in run.glob("boot_*") if (p / RUN_JSON).exists())
     try:
         if boots:
             from ..evaluate.bootstrap import evaluate_bootstrap

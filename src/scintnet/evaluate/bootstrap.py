@@ -12,6 +12,7 @@ import numpy as np
 from ..train.harness import atomic_write_bytes
 from .evaluate import evaluate_run
 from .results import FIGURES, SourceResult
+from ..io.rundir import EVALUATION
 
 
 def _mean_sd(v: np.ndarray) -> tuple[float, float]:
@@ -66,7 +67,7 @@ def evaluate_bootstrap(parent: Path, runs: list[Path], data: list[str], out: Pat
         res["double_pulse"] = results[0]["double_pulse"]
     res["plots"] = results[0].get("plots", [])
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out / "evaluation.json", json.dumps(res, indent=2).encode())
+    atomic_write_bytes(out / EVALUATION, json.dumps(res, indent=2).encode())
     from ..io.rundir import record_evaluation
 
     record_evaluation(parent, out)

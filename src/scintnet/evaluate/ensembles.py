@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from ..io.rundir import EVALUATION
 from scipy import stats
 
 
@@ -67,7 +68,7 @@ def model_spread_difference(a: np.ndarray | list[float], b: np.ndarray | list[fl
 def _evaluation(path: Path, eval_name: str) -> dict[str, Any]:
     p = Path(path)
     if p.is_dir():
-        p = p / eval_name / "evaluation.json"
+        p = p / eval_name / EVALUATION
     if not p.exists():
         raise FileNotFoundError(f"{p} not found (run `scintnet evaluate` first)")
     return json.loads(p.read_text())

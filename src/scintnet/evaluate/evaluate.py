@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..errors import ScintnetError
-from ..io.rundir import record_evaluation
+from ..io.rundir import EVALUATION, SCORES, record_evaluation
 from ..io.store import EventFile
 from ..train.harness import atomic_write_bytes, load_run
 from .results import ENERGY, PLAIN, VERTEX, Figure, SourceResult
@@ -178,12 +178,12 @@ def evaluate_run(run_dir: str | Path, data: list[str], out_dir: str | Path | Non
     res["data_files"] = [str(Path(p).resolve()) for p in data]  # the HTML report shows events of each
     out = Path(out_dir) if out_dir else run_dir / "eval"
     out.mkdir(parents=True, exist_ok=True)
-    _write_scores(out / "scores.h5", scores, signal_name)
+    _write_scores(out / SCORES, scores, signal_name)
     if plots:
         from .plots import evaluation_plots
 
         res["plots"] = evaluation_plots(scores, res, out)
-    atomic_write_bytes(out / "evaluation.json", json.dumps(res, indent=2).encode())
+    atomic_write_bytes(out / EVALUATION, json.dumps(res, indent=2).encode())
     record_evaluation(run_dir, out)
     return res
 

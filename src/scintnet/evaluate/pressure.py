@@ -20,6 +20,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..train.harness import atomic_write_bytes
+from ..io.rundir import CHECKPOINT, RUN_JSON
 
 
 def setting_files(preset: str, qe: Sequence[float], coverage: Sequence[float], sources: Sequence[str], events: int,
@@ -153,14 +154,14 @@ def _cell_task(task: tuple) -> dict[str, Any]:
 
     cfg = RunConfig.from_dict(cfg_dict)
     run_dir = Path(run_dir)
-    if (run_dir / "run.json").exists():  # reuse a finished cell only if it was trained with these settings
+    if (run_dir / RUN_JSON).exists():  # reuse a finished cell only if it was trained with these settings
         from ..train.harness import TrainError, _resume_key
 
-        stored = RunConfig.from_dict(json.loads((run_dir / "run.json").read_text())["run_config"])
+        stored = RunConfig.from_dict(json.loads((run_dir / RUN_JSON).read_text())["run_config"])
         if _resume_key(stored) != _resume_key(cfg):
             raise TrainError(f"{run_dir} was trained with other settings (model, epochs, data); choose another --out")
-    if not (run_dir / "run.json").exists():  # resumable: a finished cell is not trained again
-        if (run_dir / "checkpoint.pt").exists():
+    if not (run_dir / RUN_JSON).exists():  # resumable: a finished cell is not trained again
+        if (run_dir / CHECKPOINT).exists():
             train_run(cfg, run_dir, resume=True, progress=False, log=lambda m: None)
         else:
             train_run(cfg, run_dir, progress=False, log=lambda m: None)

@@ -11,6 +11,7 @@ from ..physics.sources import display_name
 from ..train.harness import atomic_write_bytes
 from .plots import PAPER_KAMNET_REJECTION_AT_90
 from .results import ENERGY
+from ..io.rundir import EVALUATION, RUN_JSON
 
 
 def _pct(x: float | None) -> str:
@@ -43,8 +44,8 @@ def write_report(run_dir: str | Path, eval_dir: str | Path, out: str | Path,
                  validation_json: str | Path | None = None) -> dict[str, Any]:
     run_dir, eval_dir, out = Path(run_dir), Path(eval_dir), Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    run = json.loads((run_dir / "run.json").read_text())
-    ev = json.loads((eval_dir / "evaluation.json").read_text())
+    run = json.loads((run_dir / RUN_JSON).read_text())
+    ev = json.loads((eval_dir / EVALUATION).read_text())
     metrics = json.loads((run_dir / "metrics.json").read_text())
     rc = run["run_config"]
     lines = [f"# scintnet report: {rc['model']} ({rc['preset']})", ""]

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..evaluate.compare import load_field
 from ..features.maps import MapSpec
-from ..io.rundir import read_run_json
+from ..io.rundir import SCORES, read_run_json
 from .table_klz800 import StudyError
 
 MAP_WINDOW_NS = (MapSpec.t_min_ns, MapSpec.t_max_ns)  # the maps' proper-time window (its defaults)
@@ -70,7 +70,7 @@ def delayed_light_study(signal: str | Path, background: str | Path, group: str, 
         "in_window_hits_per_MeV_p10_50_90": {"signal": pct(ns), "background": pct(nb)},
         "cut_at_signal_p99": cut, "cut_rejection": float(delayed.mean()), "runs": {}}
     for run in runs:
-        sc, sig = load_field(run / "eval" / "scores.h5")
+        sc, sig = load_field(run / "eval" / SCORES)
         if group not in sc:
             raise StudyError(f"{run}: no group {group!r} in its evaluation (groups: {', '.join(sc)})")
         b = sc[group]

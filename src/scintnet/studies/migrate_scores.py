@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io.rundir import read_evaluation
+from ..io.rundir import SCORES, read_evaluation
 from ..io.scores import add_fields, group_name, read_scores
 from .table_klz800 import StudyError
 
@@ -36,7 +36,7 @@ def add_double_pulse(eval_dir: str | Path, data: list[str | Path], force: bool =
     groups: dict[str, list[str]] = {}
     for p in map(str, data):
         groups.setdefault(group_name(source_label(p)), []).append(p)
-    path = eval_dir / "scores.h5"
+    path = eval_dir / SCORES
     sc = read_scores(path, fields=("score", "energy_MeV", "second_pulse_fraction"))
     if set(sc.groups) != set(groups):
         raise StudyError(f"{path}: groups {sorted(sc.groups)} but the --data files give {sorted(groups)}")

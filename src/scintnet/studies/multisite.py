@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..io.rundir import write_json_atomic
+from ..io.rundir import CHECKPOINT, write_json_atomic
 
 
 def multisite_study(eg_run: str | Path, out: str | Path = "out/multisite", preset: str = "cpu", energy_MeV: float = 3.0,
@@ -58,7 +58,7 @@ def multisite_study(eg_run: str | Path, out: str | Path = "out/multisite", prese
                    background=[str(out / "data" / "multi_train.h5")], epochs=30, batch_size=64, seed=seed,
                    e_min_MeV=e_window[0], e_max_MeV=e_window[1], r_max_mm=1570.0, select_on="val_auc",
                    max_events_per_class=None, max_train_seconds=60 * minutes)
-    summary = train_run(rc, run, resume=(run / "checkpoint.pt").exists(), progress=False, log=lambda m: None)
+    summary = train_run(rc, run, resume=(run / CHECKPOINT).exists(), progress=False, log=lambda m: None)
 
     sel = Selection(e_min_MeV=e_window[0], e_max_MeV=e_window[1], r_max_mm=1570.0)
     single = load_event_set([str(out / "data" / "single_test.h5")], label=1, selection=sel, seed=0)

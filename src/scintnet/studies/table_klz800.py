@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import ScintnetError
 from ..evaluate.compare import group_rejection, matched_rejection, paired_comparison, score_groups
 from ..evaluate.ensembles import model_spread_difference
-from ..io.rundir import read_run_json
+from ..io.rundir import SCORES, read_run_json
 
 # group label: (evaluation folder inside the run, scores.h5 groups pooled)
 GROUPS: dict[str, tuple[str, list[str]]] = {
@@ -126,17 +126,17 @@ def run_figures(run: str | Path, ref: str | Path, n_boot: int = 500, double_puls
     dp = double_pulse_loss
     out: dict[str, GroupFigures] = {}
     for name, (sub, members) in groups.items():
-        here = score_groups(run / sub / "scores.h5")
+        here = score_groups(run / sub / SCORES)
         present = [x for x in members if x in here]
         if not present:
             raise StudyError(f"{run / sub}: none of {members} was evaluated (groups: {', '.join(here)})")
-        gr = group_rejection(run / sub / "scores.h5", members, n_boot=300, double_pulse_loss=dp)
+        gr = group_rejection(run / sub / SCORES, members, n_boot=300, double_pulse_loss=dp)
         g = GroupFigures(gr.rejection, gr.sd, gr.n_events,
-                         matched_rejection(run / sub / "scores.h5", present, double_pulse_loss=dp),
-                         matched_rejection(run / sub / "scores.h5", present, vertex=True, double_pulse_loss=dp))
+                         matched_rejection(run / sub / SCORES, present, double_pulse_loss=dp),
+                         matched_rejection(run / sub / SCORES, present, vertex=True, double_pulse_loss=dp))
         if run.resolve() != ref.resolve():
             for m in MATCHINGS:
-                c = paired_comparison(run / sub / "scores.h5", ref / sub / "scores.h5", present, n_boot=n_boot,
+                c = paired_comparison(run / sub / SCORES, ref / sub / SCORES, present, n_boot=n_boot,
                                       energy_matched=m != "window", vertex_matched=m == "vertex_matched",
                                       double_pulse_loss=dp)
                 g.vs_ref[m] = Paired(c["rejection_diff"], c["rejection_diff_paired_std"])
@@ -146,11 +146,11 @@ def run_figures(run: str | Path, ref: str | Path, n_boot: int = 500, double_puls
     iso: dict[str, dict[str, float]] = {}
     if "long-lived spallation" in groups:
         sub, members = groups["long-lived spallation"]
-        here = score_groups(run / sub / "scores.h5")
+        here = score_groups(run / sub / SCORES)
         for x in members:
             if x in here:
-                iso[x] = {"energy_matched": matched_rejection(run / sub / "scores.h5", [x], double_pulse_loss=dp),
-                          "vertex_matched": matched_rejection(run / sub / "scores.h5", [x], vertex=True,
+                iso[x] = {"energy_matched": matched_rejection(run / sub / SCORES, [x], double_pulse_loss=dp),
+                          "vertex_matched": matched_rejection(run / sub / SCORES, [x], vertex=True,
                                                               double_pulse_loss=dp)}
     rc = meta["run_config"]
     return RunFigures(str(run), rc["model"], rc["preset"], int(meta["params"]), meta.get("train_seconds"), dp,

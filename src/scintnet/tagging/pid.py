@@ -22,6 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .config import PIDConfig
+from ..io.rundir import CHECKPOINT
 
 
 def _simulate(cfg: PIDConfig, out_dir: Path, workers: int, log: Callable[[str], None]) -> dict[str, Path]:
@@ -59,7 +60,7 @@ def run_pid(cfg: PIDConfig, out_dir: str | Path, workers: int = 1, progress: boo
                    e_min_MeV=cfg.e_window_MeV[0], e_max_MeV=cfg.e_window_MeV[1], r_max_mm=1e9,
                    select_on="val_auc", max_events_per_class=None, max_train_seconds=60.0 * cfg.max_minutes)
     run_dir = out_dir / "run"
-    resume = (run_dir / "checkpoint.pt").exists()
+    resume = (run_dir / CHECKPOINT).exists()
     summary = train_run(rc, run_dir, resume=resume, progress=progress, log=log)
     s, b = _score(run_dir, files["positron_test"], files["gamma_test"], cfg)
     tpr, fpr, _ = roc_curve(s, b)

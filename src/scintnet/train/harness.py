@@ -32,7 +32,7 @@ from torch import nn
 from .. import __version__
 from ..errors import ScintnetError
 from ..executor import progress_bar
-from ..io.rundir import detector_fingerprint
+from ..io.rundir import CHECKPOINT, METRICS, MODEL, RUN_JSON, detector_fingerprint
 from ..metrics import auc, rejection_at_acceptance
 from ..models.registry import build_model, count_parameters
 from .config import RunConfig
@@ -134,7 +134,7 @@ def _write_metrics(out: Path, history: list[dict[str, Any]]) -> None:
         w = csv.DictWriter(buf, fieldnames=list(history[0]))
         w.writeheader()
         w.writerows(history)
-        atomic_write_bytes(out / "metrics.csv", buf.getvalue().encode())
+        atomic_write_bytes(out / METRICS, buf.getvalue().encode())
 
 
 def _ddp_worker(rank: int, world: int, init_file: str, backend: str, cfg: RunConfig, out_dir: str,
@@ -181,7 +181,7 @@ def train_distributed(cfg: RunConfig, out_dir: str | Path, world_size: int = 2, 
 
     threads = max(1, (cfg.threads or available_cores()) // world_size)
     out = Path(out_dir)
-    if (out / "checkpoint.pt").exists():
+    if (out / CHECKPOINT).exists():
         raise TrainError(f"{out} already holds a run; choose another --out")
     if not cfg.signal or not cfg.background:
         raise TrainError("need at least one --signal and one --background event file")
@@ -198,19 +198,19 @@ def train_distributed(cfg: RunConfig, out_dir: str | Path, world_size: int = 2, 
     finally:
         for r in range(1, world_size):
             shutil.rmtree(out / f".rank{r}", ignore_errors=True)
-    summary = json.loads((out / "run.json").read_text())
+    summary = json.loads((out / RUN_JSON).read_text())
     summary["distributed"] = {"world_size": world_size, "backend": backend, "threads_per_rank": threads}
-    atomic_write_bytes(out / "run.json", json.dumps(summary, indent=2).encode())
+    atomic_write_bytes(out / RUN_JSON, json.dumps(summary, indent=2).encode())
     return summary
 
 
 def _boot_task(task: tuple) -> dict[str, Any] | None:
     cfg_dict, out_dir, resume, device, chunk_seconds, amp, progress = task
     out = Path(out_dir)
-    if resume and (out / "run.json").exists() and not (out / "checkpoint.pt").exists():
+    if resume and (out / RUN_JSON).exists() and not (out / CHECKPOINT).exists():
         return None  # finished before the restart
     quiet = (lambda m: None) if not progress else print
-    return train_run(RunConfig.from_dict(cfg_dict), out, resume=(out / "checkpoint.pt").exists(), progress=progress,
+    return train_run(RunConfig.from_dict(cfg_dict), out, resume=(out / CHECKPOINT).exists(), progress=progress,
                      log=quiet, device=device, chunk_seconds=chunk_seconds, amp=amp)
 
 
@@ -287,7 +287,7 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
     """
     t_call = time.perf_counter()  # the chunk budget counts data loading too
     out = Path(out_dir)
-    ckpt_path = out / "checkpoint.pt"
+    ckpt_path = out / CHECKPOINT
     if ckpt_path.exists() and not resume:
         raise TrainError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     if cfg.select_on not in ("val_loss", "val_auc"):
@@ -419,7 +419,7 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
         metric = vloss if cfg.select_on == "val_loss" else -vauc
         if metric < best_val - 1e-6:
             best_val, bad_epochs = metric, 0
-            atomic_torch_save(model.state_dict(), out / "model.pt")
+            atomic_torch_save(model.state_dict(), out / MODEL)
         else:
             bad_epochs += 1
         _write_metrics(out, history)
@@ -445,9 +445,9 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
                 stopped = "chunk"  # the next epoch would not fit: --resume continues here
                 log(f"chunk of {chunk_seconds:.0f} s done after epoch {epoch}; continue with --resume")
                 break
-    no_best = history and not (out / "model.pt").exists()
+    no_best = history and not (out / MODEL).exists()
     if no_best:  # the selection metric was never finite (a diverged training): keep the last weights, say so
-        atomic_torch_save(model.state_dict(), out / "model.pt")
+        atomic_torch_save(model.state_dict(), out / MODEL)
         log(f"warning: no epoch had a finite {cfg.select_on}; model.pt holds the last epoch's weights")
     if history:
         try:
@@ -465,7 +465,7 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
         "data_files": {"signal": cfg.signal, "background": cfg.background},
         "detector": {"name": detector.get("name"), "fingerprint": detector_fingerprint(detector)},
     }
-    summary["model_sha256"] = _sha256(out / "model.pt")  # load_trained checks it: a damaged model is an error
+    summary["model_sha256"] = _sha256(out / MODEL)  # load_trained checks it: a damaged model is an error
     if no_best:
         summary["warning"] = f"no epoch had a finite {cfg.select_on}; model.pt holds the last epoch's weights"
     if history:
@@ -473,7 +473,7 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
         best = min(history, key=key)
         summary.update(best_epoch=best["epoch"], best_val_auc=best["val_auc"],
                        best_val_rejection_at_90=best["val_rejection_at_90"])
-    atomic_write_bytes(out / "run.json", json.dumps(summary, indent=2).encode())
+    atomic_write_bytes(out / RUN_JSON, json.dumps(summary, indent=2).encode())
     return summary
 
 
@@ -525,8 +525,8 @@ def load_run(run_dir: str | Path, device: torch.device | None = None) -> Trained
 def load_trained(run_dir: str | Path, device: torch.device | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """Model with the best weights of a run, and its run.json."""
     run_dir = Path(run_dir)
-    meta_p = run_dir / "run.json"
-    if not meta_p.exists() or not (run_dir / "model.pt").exists():
+    meta_p = run_dir / RUN_JSON
+    if not meta_p.exists() or not (run_dir / MODEL).exists():
         raise TrainError(f"{run_dir}: not a finished training run (run.json/model.pt missing)")
     from ..models.registry import MODELS
 
@@ -547,10 +547,10 @@ def load_trained(run_dir: str | Path, device: torch.device | None = None) -> tup
         raise TrainError(f"{meta_p}: not a valid run description ({type(exc).__name__}: "
                          f"{' '.join(str(exc).split())[:200]})") from None
     want = meta.get("model_sha256")
-    if isinstance(want, str) and _sha256(run_dir / "model.pt") != want:
+    if isinstance(want, str) and _sha256(run_dir / MODEL) != want:
         raise TrainError(f"{run_dir / 'model.pt'} does not match the checksum in run.json (damaged or replaced)")
     try:
-        state = torch.load(run_dir / "model.pt", map_location=device or "cpu", weights_only=True)
+        state = torch.load(run_dir / MODEL, map_location=device or "cpu", weights_only=True)
     except pickle.UnpicklingError:
         raise TrainError(f"{run_dir / 'model.pt'}: not a weights-only checkpoint; refused (loading it could "
                          "run code)") from None

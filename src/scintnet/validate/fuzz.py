@@ -28,6 +28,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import ScintnetError
+from ..io.rundir import MODEL, RUN_JSON
 
 
 @dataclass
@@ -156,7 +157,7 @@ def _fuzz_file(target: str, src: Path, consume: Callable[[Path], None], n: int, 
             else:
                 dst = Path(tmp) / f"case{i}"
                 shutil.copytree(src, dst)
-                names = [member] if member != "*" else ["run.json", "model.pt"]
+                names = [member] if member != "*" else [RUN_JSON, MODEL]
                 name = names[int(rng.integers(0, len(names)))]
                 bad, what = mutate_bytes((dst / name).read_bytes(), rng)
                 (dst / name).write_bytes(bad)
@@ -209,7 +210,7 @@ def make_fuzz_inputs(work: Path, seed: int = 1) -> dict[str, Path]:
         run_stream(load_stream_config("klz800"), 0.2, seed, s)
     files["stream"] = s
     run = work / "run"
-    if not (run / "model.pt").exists():
+    if not (run / MODEL).exists():
         train_run(RunConfig(model="kamnet", preset="tiny", signal=[str(files["Xe136_0vbb"])],
                             background=[str(files["C10"])], epochs=1, seed=seed), run, progress=False,
                   log=lambda m: None)
