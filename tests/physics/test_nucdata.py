@@ -139,7 +139,7 @@ def test_reextract_matches_shipped(nuclide, tmp_path):
     import importlib.util
     from pathlib import Path
 
-    script = Path(__file__).resolve().parents[1] / "scripts" / "extract_decay_data.py"
+    script = Path(__file__).resolve().parents[2] / "scripts" / "extract_decay_data.py"
     spec = importlib.util.spec_from_file_location("extract_decay_data", script)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

@@ -12,24 +12,16 @@ from scintnet.features.dataset import (CPU_MAP, PAPER_MAP, EventSet, KamNetMap, 
 from scintnet.features.maps import MapSpec, proper_times, select_pmts
 from scintnet.io.events import EventChunk
 from scintnet.io.store import EventFile, write_events
-from scintnet.reco.calibrate import load_or_make_calibration
-from scintnet.sim.run import SimConfig, run_simulation
 
 N = 400
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
-    d = tmp_path_factory.mktemp("feat")
-    cfg = load_config("klz800")
-    cache = d / "cache"
-    load_or_make_calibration(cfg, cache, n_per_energy=120)  # small, fast calibration for the tests
-    out = {"cache": cache}
+def files(simulate, calibration):
+    out = {"cache": calibration("klz800")}  # small, fast calibration for the tests
     for name, src, seed in (("sig", "Xe136_0vbb", 11), ("bkg", "C10", 12)):
-        sim = SimConfig.for_detector(cfg, src, N, seed, preset="klz800", vertex="sphere:1700", chunk_size=N,
-                                     store_deposits=False)
-        run_simulation(sim, d / f"{name}.h5")
-        out[name] = d / f"{name}.h5"
+        out[name] = simulate("klz800", src, N, seed, preset="klz800", vertex="sphere:1700", chunk_size=N,
+                             store_deposits=False)
     return out
 
 

@@ -3,11 +3,8 @@
 import numpy as np
 import pytest
 
-from scintnet.detector.config import load_config
 from scintnet.evaluate.floors import fisher_direction, floor_features, floor_figures, train_floors
 from scintnet.features.dataset import load_event_set
-from scintnet.reco.calibrate import load_or_make_calibration
-from scintnet.sim.run import SimConfig, run_simulation
 
 N = 600
 
@@ -23,16 +20,11 @@ def test_fisher_direction_is_the_lda_solution():
 
 
 @pytest.fixture(scope="module")
-def sets(tmp_path_factory):
-    d = tmp_path_factory.mktemp("floors")
-    cfg = load_config("klz400-fast")
-    cache = d / "cache"
-    load_or_make_calibration(cfg, cache, n_per_energy=120)
-    out = []
-    for src, seed in (("Xe136_0vbb", 21), ("C10", 22)):
-        run_simulation(SimConfig.for_detector(cfg, src, N, seed, preset="klz400-fast", chunk_size=N, store_deposits=False), d / f"{src}.h5")
-        out.append(load_event_set(d / f"{src}.h5", label=int(src != "C10"), cache_dir=cache, log=None))
-    return out
+def sets(simulate, calibration):
+    cache = calibration("klz400-fast")
+    return [load_event_set(simulate("klz400-fast", src, N, seed, preset="klz400-fast", chunk_size=N,
+                                    store_deposits=False), label=int(src != "C10"), cache_dir=cache, log=None)
+            for src, seed in (("Xe136_0vbb", 21), ("C10", 22))]
 
 
 def test_floor_features_shapes_and_normalisation(sets):

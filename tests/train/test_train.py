@@ -8,26 +8,18 @@ import numpy as np
 import pytest
 import torch
 
-from scintnet.detector.config import load_config
 from scintnet.evaluate.evaluate import evaluate_run
 from scintnet.evaluate.metrics import auc, rejection_at_acceptance, roc_curve
-from scintnet.sim.run import SimConfig, run_simulation
 from scintnet.train.config import RunConfig
 from scintnet.train.harness import TrainError, train_run
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
-    d = tmp_path_factory.mktemp("train_data")
-    cfg = load_config("klz400-fast")
-    out = {}
-    for name, src, energy, seed in (("sig", "Xe136_0vbb", None, 1), ("alpha", "alpha", 16.0, 2),
-                                    ("sig_test", "Xe136_0vbb", None, 3), ("alpha_test", "alpha", 16.0, 4)):
-        sim = SimConfig.for_detector(cfg, src, 240, seed, vertex="sphere:1000", energy_MeV=energy, chunk_size=240,
-                                     store_deposits=False)
-        run_simulation(sim, d / f"{name}.h5")
-        out[name] = str(d / f"{name}.h5")
-    return out
+def files(simulate):
+    return {name: str(simulate("klz400-fast", src, 240, seed, vertex="sphere:1000", energy_MeV=energy,
+                               chunk_size=240, store_deposits=False))
+            for name, src, energy, seed in (("sig", "Xe136_0vbb", None, 1), ("alpha", "alpha", 16.0, 2),
+                                            ("sig_test", "Xe136_0vbb", None, 3), ("alpha_test", "alpha", 16.0, 4))}
 
 
 def _cfg(files, **kw):

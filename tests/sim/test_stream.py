@@ -20,6 +20,8 @@ from scintnet.sim.stream import (
     run_stream,
 )
 
+DATA = Path(__file__).parents[1] / "data"  # tests/data: files of earlier versions, reference images
+
 # enhanced film/XeLS uranium so two days hold enough Bi-Po pairs for timing fits
 OVR = ["chunk_days=1.0", "radioactivity.u238_film_g_per_g=3e-10", "radioactivity.u238_xels_g_per_g=1.5e-15"]
 
@@ -139,7 +141,7 @@ def test_stream_file_owner_reads_v1_files(tmp_path):
     import scintnet.sim.stream as sim_stream
     from scintnet.io import stream as io_stream
 
-    path = Path(__file__).parent / "data" / "stream_v1.h5"
+    path = DATA / "stream_v1.h5"
     s = io_stream.read_stream(path)
     assert s.days == 0.05 and int(s.attrs["seed"]) == 11 and s.attrs["format"] == io_stream.FORMAT
     assert s.config.chunk_days == 0.025 and s.config.ibd.rate_per_day == 300

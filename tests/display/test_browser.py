@@ -18,8 +18,10 @@ from scintnet.detector.pmts import build_pmt_array
 from scintnet.display.event import event_page, event_payload
 from scintnet.sim.run import SimConfig, run_simulation
 
-REF = Path(__file__).parent / "data" / "display_sphere_ref.png"
-DOCS_IMG = Path(__file__).parents[1] / "docs" / "img" / "display"
+DATA = Path(__file__).parents[1] / "data"  # tests/data: files of earlier versions, reference images
+
+REF = DATA / "display_sphere_ref.png"
+DOCS_IMG = Path(__file__).parents[2] / "docs" / "img" / "display"
 
 
 def _chromium() -> str | None:
