@@ -188,3 +188,24 @@ def test_scores_file_owner_reads_old_and_new_files(tmp_path):
         read_scores(old)
     with pytest.raises(ScoresFileError, match="not among the groups"):
         write_scores(tmp_path / "x.h5", {"C10": {"score": np.zeros(2)}}, "Xe136_0vbb")
+
+
+def test_event_files_of_schema_1_keep_loading(tmp_path):
+    """tests/data/events_schema1.h5: 4 klz400-fast 0νββ events (seed 7, with deposits) written by scintnet 0.1.0
+    (schema 1, 2026-12-02); it must read back — and read back without the text checksum older writers lacked."""
+    import shutil
+    from pathlib import Path
+
+    src = Path(__file__).parents[1] / "data" / "events_schema1.h5"
+    with EventFile(src) as f:
+        assert (f.n_events, f.n_hits, f.info().schema_version) == (4, 1548, 1)
+        ev = f.read()
+        assert ev.hit_offsets[-1] == 1548 and np.all(np.diff(ev.hit_offsets) > 0)
+        assert ev.dep_offsets[-1] > 0 and np.all((ev.evis_MeV > 0.5) & (ev.evis_MeV < 3.0))
+        assert f.detector_config().n_pmts == f.n_pmts == len(f.pmt_positions_mm())
+    old = tmp_path / "no_checksum.h5"
+    shutil.copy(src, old)
+    with h5py.File(old, "r+") as h5:
+        del h5.attrs["text_sha256"]
+    with EventFile(old) as f:
+        np.testing.assert_array_equal(f.read().hit_pmt, ev.hit_pmt)

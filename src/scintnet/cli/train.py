@@ -345,7 +345,7 @@ def train(
         upd["nhit_matching"] = False
     if max_minutes is not None:
         upd["max_train_seconds"] = 60.0 * max_minutes
-    cfg = replace(cfg, **upd)
+    cfg = replace(cfg, **upd).resolved()  # a legacy preset (deepsphere:cpu_flash) names what it stood for
     from ..models.registry import model_config
 
     try:
