@@ -318,3 +318,22 @@ def test_distributed_two_processes_equal_one(files, tmp_path):
     h1 = json.loads((tmp_path / "one" / "metrics.json").read_text())
     h2 = json.loads((tmp_path / "two" / "metrics.json").read_text())
     assert [round(h["val_loss"], 4) for h in h1] == [round(h["val_loss"], 4) for h in h2]
+
+
+def test_cli_config_file_chooses_model_and_representation(files, tmp_path):
+    """`train --config F` trains F's model and preset (the CLI has no default that overrides them) on F's
+    [representation]; run.json records the spec and the model is sized from it."""
+    from typer.testing import CliRunner
+
+    from scintnet.cli import app
+
+    toml = tmp_path / "run.toml"
+    toml.write_text('model = "lstm"\npreset = "tiny"\nepochs = 1\nthreads = 1\ne_min_MeV = 0.5\ne_max_MeV = 10.0\n'
+                    'r_max_mm = 3000.0\nnhit_matching = false\n[representation]\nn_t = 9\n')
+    r = CliRunner().invoke(app, ["train", "--config", str(toml), "--signal", files["sig"], "--background",
+                                 files["alpha"], "--out", str(tmp_path / "run"), "--json"])
+    assert r.exit_code == 0, r.output
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert (run["run_config"]["model"], run["run_config"]["preset"]) == ("lstm", "tiny")
+    assert run["representation"]["kind"] == "time_spectrum" and run["representation"]["n_bins"] == 9
+    assert run["model_config"]["n_t"] == 9

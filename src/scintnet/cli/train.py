@@ -293,8 +293,12 @@ def floors(
 @app.command()
 def train(
     out: Path = typer.Option(..., "--out", "-o", help="run directory"),
-    model: str = typer.Option("kamnet", "--model", "-m", help="kamnet | cnn | lstm | particlenet | part | rotinv | deepsphere"),
-    preset: str = typer.Option("cpu", "--preset", help="model preset: cpu | paper | tiny"),
+    # None: the --config file's model and preset, else the RunConfig defaults (kamnet, cpu); a CLI default
+    # here would silently override the file's choice
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="kamnet | cnn | lstm | particlenet | part | "
+                                        "rotinv | deepsphere  [default: the --config file's, else kamnet]"),
+    preset: Optional[str] = typer.Option(None, "--preset", help="model preset: cpu | paper | large | tiny | ...  "
+                                         "[default: the --config file's, else cpu]"),
     signal: Optional[list[str]] = typer.Option(None, "--signal", help="signal event file(s) (0nbb)"),
     background: Optional[list[str]] = typer.Option(None, "--background", help="background event file(s)"),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML run config (CLI options override it)"),
