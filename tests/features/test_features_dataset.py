@@ -256,3 +256,24 @@ def test_vertex_frame_point_cloud_geometry_and_joint_rotation(sets):
     torch.testing.assert_close(yr, y, rtol=0, atol=1e-5)
     with pytest.raises(ValueError, match="frame"):
         PointCloud(frame="detector")
+
+
+def test_nhit_weights_equalise_the_weighted_histograms(sets):
+    """Weighting is matching's expectation: per Nhit bin both classes weigh min(n_sig, n_bkg) (× one scale)."""
+    from scintnet.features.dataset import make_loaders, nhit_weights
+
+    sig, bkg = sets
+    ws, wb = nhit_weights(sig, bkg)
+    ns, nb = sig.nhit(), bkg.nhit()
+    top = int(max(ns.max(), nb.max())) + 1
+    hs, hb = np.bincount(ns, ws, minlength=top), np.bincount(nb, wb, minlength=top)
+    np.testing.assert_allclose(hs, hb, rtol=1e-5, atol=1e-5)
+    assert (ws.sum() + wb.sum()) / (ws.size + wb.size) == pytest.approx(1.0, rel=1e-5)
+    k = np.minimum(np.bincount(ns, minlength=top), np.bincount(nb, minlength=top))
+    assert np.all(hs[k == 0] == 0) and np.count_nonzero(ws) > nhit_match(sig, bkg, 0)[0].size
+    loaders = make_loaders(sig, bkg, TimeSpectrum(n_bins=7), batch_size=16, seed=3, nhit_weighting=True)
+    tr = loaders["train"].dataset
+    assert tr.w is not None and len(next(iter(loaders["train"]))) == 3 and np.all(tr.w > 0)
+    assert loaders["val"].dataset.w is None  # validation stays matched by resampling
+    # the weighted training split holds more events than matching would keep
+    assert len(tr) > len(make_loaders(sig, bkg, TimeSpectrum(n_bins=7), batch_size=16, seed=3)["train"].dataset)

@@ -337,3 +337,14 @@ def test_cli_config_file_chooses_model_and_representation(files, tmp_path):
     assert (run["run_config"]["model"], run["run_config"]["preset"]) == ("lstm", "tiny")
     assert run["representation"]["kind"] == "time_spectrum" and run["representation"]["n_bins"] == 9
     assert run["model_config"]["n_t"] == 9
+
+
+def test_nhit_weighted_training_keeps_every_event_and_learns(files, tmp_path):
+    """--nhit-weighting: the training split is not thinned by matching (weights instead), the classes carry
+    equal summed weight, and the network still separates 0νββ from α."""
+    kw = dict(nhit_matching=True, epochs=2)
+    matched = train_run(_cfg(files, **kw), tmp_path / "m", progress=False, log=lambda m: None)
+    weighted = train_run(_cfg(files, nhit_weighting=True, **kw), tmp_path / "w", progress=False, log=lambda m: None)
+    assert weighted["n_train"] > matched["n_train"]
+    assert weighted["class_pos_weight"] == pytest.approx(1.0, abs=1e-4)  # weights already balance the classes
+    assert weighted["best_val_auc"] > 0.9

@@ -309,6 +309,8 @@ def train(
     max_events: Optional[int] = typer.Option(None, "--max-events", help="events per class (default 20000)"),
     max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="stop after this training time"),
     no_nhit_matching: bool = typer.Option(False, "--no-nhit-matching"),
+    nhit_weighting: bool = typer.Option(False, "--nhit-weighting", help="train on every event, weighted so the "
+                                        "Nhit histograms agree, instead of discarding events (val/test stay matched)"),
     select_on: Optional[str] = typer.Option(None, "--select-on", help="val_loss (default) or val_auc: best model and early stopping"),
     bootstrap: int = typer.Option(0, "--bootstrap", min=0, help="train K models on bootstrap resamples"),
     resume: bool = typer.Option(False, "--resume", help="continue a killed run"),
@@ -345,6 +347,8 @@ def train(
         upd["signal"] = list(signal)
     if background:
         upd["background"] = list(background)
+    if nhit_weighting:
+        upd["nhit_weighting"] = True
     if no_nhit_matching:
         upd["nhit_matching"] = False
     if max_minutes is not None:

@@ -334,6 +334,27 @@ def nhit_match(sig: EventSet, bkg: EventSet, seed: int, bootstrap: bool = False,
     return out[0], out[1]
 
 
+def nhit_weights(sig: EventSet, bkg: EventSet, bin_width: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Per-event weights that give signal and background identical weighted Nhit histograms.
+
+    The expectation of :func:`nhit_match` without discarding events: in every Nhit bin each event of a
+    class weighs min(n_sig, n_bkg) / n_class, so both classes carry the matched sample's count there
+    (bins one class lacks weigh 0, as matching drops them).  Weighting keeps all the events' other
+    information (histogram reweighting, as weaver-core does for jet pT and mass).  Mean weight 1 over
+    both classes, so a weighted loss keeps the scale of an unweighted one.
+    """
+    bs, bb = sig.nhit() // bin_width, bkg.nhit() // bin_width
+    top = int(max(bs.max(initial=0), bb.max(initial=0))) + 1
+    ns, nb = np.bincount(bs, minlength=top), np.bincount(bb, minlength=top)
+    k = np.minimum(ns, nb).astype(float)
+    ws, wb = k[bs] / np.maximum(ns[bs], 1), k[bb] / np.maximum(nb[bb], 1)
+    total = ws.sum() + wb.sum()
+    if total <= 0:
+        raise ValueError("Nhit weights: signal and background Nhit ranges do not overlap")
+    scale = (ws.size + wb.size) / total
+    return (ws * scale).astype(np.float32), (wb * scale).astype(np.float32)
+
+
 # --------------------------------------------------------------------------- representations
 
 
@@ -450,18 +471,22 @@ class PointCloud(_Representation):
 class BatchDataset(Dataset):
     """Map-style dataset indexed by *batches* of event indices (one scatter per batch)."""
 
-    def __init__(self, events: EventSet, index: np.ndarray, y: np.ndarray, representation: Callable):
+    def __init__(self, events: EventSet, index: np.ndarray, y: np.ndarray, representation: Callable,
+                 w: np.ndarray | None = None):
         self.events = events
         self.index = np.asarray(index, np.int64)
         self.y = np.asarray(y, np.float32)
         self.representation = representation
+        self.w = None if w is None else np.asarray(w, np.float32)  # per-event loss weights (Nhit weighting)
 
     def __len__(self) -> int:
         return int(self.index.size)
 
-    def __getitem__(self, batch: Sequence[int]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    def __getitem__(self, batch: Sequence[int]) -> tuple[torch.Tensor, ...]:
+        """``(inputs, y)``, or ``(inputs, y, w)`` for a weighted dataset."""
         b = np.asarray(batch, np.int64)
-        return self.representation(self.events, self.index[b]), torch.from_numpy(self.y[b])
+        item = (self.representation(self.events, self.index[b]), torch.from_numpy(self.y[b]))
+        return item if self.w is None else (*item, torch.from_numpy(self.w[b]))
 
 
 def split_indices(n: int, split: tuple[float, float, float], rng: np.random.Generator) -> list[np.ndarray]:
@@ -474,16 +499,54 @@ def split_indices(n: int, split: tuple[float, float, float], rng: np.random.Gene
     return [np.sort(perm[a:b]) for a, b in zip([0, cut[0], cut[1]], [cut[0], cut[1], n])]
 
 
+def _loader(ds: BatchDataset, train: bool, batch_size: int, seed: int, num_workers: int) -> DataLoader:
+    if train:
+        g = torch.Generator().manual_seed(int(seed))
+        sampler = BatchSampler(RandomSampler(range(len(ds)), generator=g), batch_size, drop_last=False)
+    else:
+        sampler = BatchSampler(SequentialSampler(range(len(ds))), batch_size, drop_last=False)
+    return DataLoader(ds, batch_size=None, sampler=sampler, num_workers=num_workers, persistent_workers=num_workers > 0)
+
+
+def _weighted_loaders(signal: EventSet, background: EventSet, representation: Callable, batch_size: int,
+                      split: tuple[float, float, float], seed: int, num_workers: int) -> dict[str, DataLoader]:
+    """:func:`make_loaders` with Nhit weighting: split, weight the training split, match val/test."""
+    events = EventSet.concat([signal, background])
+    rng = np.random.default_rng(seed)
+    ps, pb = split_indices(len(signal), split, rng), split_indices(len(background), split, rng)
+    out = {}
+    for k, name in enumerate(("train", "val", "test")):
+        s, b = signal.subset(ps[k]), background.subset(pb[k])
+        if name == "train":
+            ws, wb = nhit_weights(s, b)
+            keep_s, keep_b = np.flatnonzero(ws > 0), np.flatnonzero(wb > 0)
+            w = np.concatenate([ws[keep_s], wb[keep_b]])
+        else:
+            keep_s, keep_b = nhit_match(s, b, seed + k)
+            w = None
+        index = np.concatenate([ps[k][keep_s], len(signal) + pb[k][keep_b]])
+        y = np.concatenate([np.ones(keep_s.size), np.zeros(keep_b.size)]).astype(np.float32)
+        out[name] = _loader(BatchDataset(events, index, y, representation, w), name == "train", batch_size, seed,
+                            num_workers)
+    return out
+
+
 def make_loaders(signal: EventSet, background: EventSet, representation: Callable, batch_size: int = 32,
                  split: tuple[float, float, float] = (0.7, 0.15, 0.15), seed: int = 0, nhit_matching: bool = True,
-                 num_workers: int = 0, bootstrap: bool = False) -> dict[str, DataLoader]:
+                 num_workers: int = 0, bootstrap: bool = False, nhit_weighting: bool = False) -> dict[str, DataLoader]:
     """Train/val/test loaders of signal (y = 1) against background (y = 0).
 
     Nhit matching (optional) happens first; each class is then split with ``split`` by
     ``seed`` (stratified, so every split keeps the class balance).  The train loader
     reshuffles every epoch from a generator seeded with ``seed``; val/test keep file order.
     Each item is ``(inputs: dict[str, Tensor], y: float32 Tensor [B])``.
+
+    ``nhit_weighting`` (with ``nhit_matching``): each class is split first; the training split keeps
+    every event, weighted by :func:`nhit_weights` (items ``(inputs, y, w)``), and only validation and
+    test are matched by resampling — the training set is not thinned to the smaller class per Nhit bin.
     """
+    if nhit_matching and nhit_weighting:
+        return _weighted_loaders(signal, background, representation, batch_size, split, seed, num_workers)
     if len(signal) == 0 or len(background) == 0:
         raise ValueError(f"make_loaders needs events of both classes (signal {len(signal)}, background {len(background)})")
     if nhit_matching:

@@ -61,6 +61,9 @@ class RunConfig:
     e_max_MeV: float = 3.0
     r_max_mm: float = 1570.0
     nhit_matching: bool = True
+    # with nhit_matching: train on every event, weighted so the Nhit histograms agree (features.dataset.
+    # nhit_weights), instead of discarding events down to the smaller class per Nhit bin; val/test stay matched
+    nhit_weighting: bool = False
     num_workers: int = 0
     threads: int | None = None  # compute threads (torch, Numba, BLAS); None = the CPU affinity's cores
     bootstrap: int = 0  # >0: index of the bootstrap resample this run trains on

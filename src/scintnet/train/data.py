@@ -54,8 +54,8 @@ def input_statistics(loader, model: nn.Module, max_events: int = 4000) -> tuple[
     kind = model.input_kind
     s1 = s2 = None
     n = n_events = 0
-    for inputs, _ in loader:
-        x = inputs["x"].double()
+    for batch in loader:
+        x = batch[0]["x"].double()
         dims = [0] + list(range(2, x.dim()))  # all but the time axis
         cnt = x.numel() // x.shape[1]
         a, b = x.sum(dims), (x * x).sum(dims)
@@ -89,7 +89,7 @@ def build_loaders(cfg: RunConfig, rep) -> dict[str, Any]:
     if len(sig) == 0 or len(bkg) == 0:
         raise ValueError(f"no events pass the selection (signal {len(sig)}, background {len(bkg)})")
     loaders = make_loaders(sig, bkg, rep, batch_size=cfg.batch_size, seed=cfg.seed, nhit_matching=cfg.nhit_matching,
-                           num_workers=cfg.num_workers)
+                           num_workers=cfg.num_workers, nhit_weighting=cfg.nhit_weighting)
     if cfg.bootstrap:
         # the paper's uncertainty method: each bootstrap model sees a resample (with
         # replacement) of the training set, drawn from (seed, bootstrap index)
@@ -98,7 +98,8 @@ def build_loaders(cfg: RunConfig, rep) -> dict[str, Any]:
         ds = loaders["train"].dataset
         rng = np.random.default_rng([cfg.seed, cfg.bootstrap])
         pick = rng.integers(0, len(ds), len(ds))
-        boot = BatchDataset(ds.events, ds.index[pick], ds.y[pick], ds.representation)
+        boot = BatchDataset(ds.events, ds.index[pick], ds.y[pick], ds.representation,
+                            None if ds.w is None else ds.w[pick])
         g = torch.Generator().manual_seed(cfg.seed)
         sampler = torch.utils.data.BatchSampler(torch.utils.data.RandomSampler(range(len(boot)), generator=g),
                                                 cfg.batch_size, drop_last=False)

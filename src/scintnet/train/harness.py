@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import io
 import json
 import math
@@ -353,11 +354,15 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
         history = json.loads(state["history"])
         best_val, bad_epochs, start = state["best_val"], state["bad_epochs"], state["epoch"] + 1
         log(f"resuming {out} at epoch {start}")
-    y_train = loaders["train"].dataset.y
-    n_pos, n_neg = float((y_train == 1).sum()), float((y_train == 0).sum())
+    y_train, w_train = loaders["train"].dataset.y, loaders["train"].dataset.w
+    w_train = np.ones_like(y_train) if w_train is None else w_train  # Nhit weighting: the classes' summed weights
+    n_pos, n_neg = float(w_train[y_train == 1].sum()), float(w_train[y_train == 0].sum())
     # equal total weight per class (Nhit matching balances the classes already; without it, not)
     pos_weight = torch.tensor(n_neg / max(n_pos, 1.0) if cfg.class_weights else 1.0, device=device)
-    lossf = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    def lossf(logit: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None, reduction: str = "mean") -> torch.Tensor:
+        return nn.functional.binary_cross_entropy_with_logits(logit, y, weight=w, pos_weight=pos_weight,
+                                                              reduction=reduction)
+
     n_params = count_parameters(model)
     net, lossf_sum, shard = model, None, slice(None)
     if dist is not None:
@@ -366,7 +371,7 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
         rank, world = dist
         net = DistributedDataParallel(model)  # shares the parameters: model.state_dict() stays as it is
         # each rank's share of a global batch; sum / n_global * world, averaged over ranks, is the global mean
-        lossf_sum = nn.BCEWithLogitsLoss(pos_weight=pos_weight, reduction="sum")
+        lossf_sum = functools.partial(lossf, reduction="sum")
         shard = slice(rank, None, world)
     t_start = time.perf_counter()
     trained_s = sum(h["epoch_seconds"] for h in history)
@@ -380,18 +385,21 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
         tot, n = 0.0, 0
         # a bar on a terminal, a line every 30 s in a log (a first epoch is minutes long)
         bar = progress_bar(loaders["train"], desc=f"epoch {epoch}", unit="batch", leave=False, enabled=progress)
-        for inputs, y in bar:
+        for batch in bar:
+            inputs, y = batch[0], batch[1]
+            w = batch[2] if len(batch) > 2 else None  # per-event weights (Nhit weighting)
             n_global = y.numel()
             if dist is not None and n_global < 2 * dist[1]:
                 continue  # a last batch too small to give every rank >= 2 events (batch norm needs 2); all skip it
             x = {k: v[shard].to(device) for k, v in inputs.items()}
             y = y[shard].to(device)
+            w = None if w is None else w[shard].to(device)
             with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=use_amp):
                 logit = net(*x.values()) if len(x) > 1 else net(x["x"])
             if dist is None:
-                loss = lossf(logit.float(), y)
+                loss = lossf(logit.float(), y, w)
             else:
-                loss = lossf_sum(logit.float(), y) * (dist[1] / n_global)
+                loss = lossf_sum(logit.float(), y, w) * (dist[1] / n_global)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
