@@ -18,8 +18,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -28,6 +26,7 @@ import numpy as np
 from scipy.special import ndtr
 
 from ..config import ConfigError, build, list_presets, preset_text, read_toml
+from ..io.outputs import atomic_path
 from .conversions import LN2, nuclei_per_kg
 from .likelihood import BinnedLikelihood, Component, LikelihoodError
 
@@ -246,9 +245,8 @@ def truth_visible_energy(detector_cfg, source: str, n: int, seed: int, vertex: s
     deps = transport(prims, vtx, detector_cfg.geometry, detector_cfg.scintillator, int(s_tr.generate_state(1)[0]))
     evis = np.bincount(deps.event, weights=deps.evis_MeV, minlength=n)
     d.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=d, suffix=".npy", delete=False) as f:  # atomic write
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:  # an open file: np.save adds no ".npy"
         np.save(f, evis)
-    os.replace(f.name, path)
     return evis
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..io.outputs import atomic_path
 from ..train.harness import TrainError, load_run
 
 
@@ -33,11 +33,11 @@ def export_onnx(run_dir: str | Path, out: str | Path, data: list[str] | None = N
     inputs = rep(ev, idx)
     names = list(inputs)
     out = Path(out)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")  # the convention io.outputs cleans up after a kill
     example = tuple(v[:2] for v in inputs.values())
-    torch.onnx.export(model, example, str(tmp), dynamo=False, input_names=names, output_names=["logit"],
-                      dynamic_axes={**{n: {0: "batch"} for n in names}, "logit": {0: "batch"}}, opset_version=opset)
-    tmp.replace(out)
+    with atomic_path(out) as tmp:
+        torch.onnx.export(model, example, str(tmp), dynamo=False, input_names=names, output_names=["logit"],
+                          dynamic_axes={**{n: {0: "batch"} for n in names}, "logit": {0: "batch"}},
+                          opset_version=opset)
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     feed = {n: v.numpy() for n, v in inputs.items()}
     t = time.perf_counter()

@@ -123,16 +123,30 @@ def output_lock(path: str | Path) -> Iterator[Path]:
         os.close(fd)  # releases the lock
 
 
-def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` under ``.NAME.tmp-PID``, then rename: never a half-written file."""
+@contextmanager
+def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
+    """Yield ``.NAME.tmp-PID[suffix]`` next to ``path``; rename it onto ``path`` only when the block succeeds.
+
+    The one atomic-write primitive of the package at and above ``io`` (a killed writer leaves the old file
+    or none, never half a file; :func:`clean_stale_temporaries` knows the name).  ``suffix`` for writers
+    that append an extension (``np.save``).  The two modules below ``io`` (optics tables, plotting) use the
+    same temporary-name convention.
+    """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}{suffix}")
     try:
-        tmp.write_bytes(data)
+        yield tmp
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through :func:`atomic_path`: never a half-written file."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
     return path
 
 

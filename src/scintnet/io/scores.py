@@ -54,31 +54,25 @@ def group_name(source: str) -> str:
 
 def write_scores(path: str | Path, groups: dict[str, dict[str, np.ndarray]], signal: str) -> Path:
     """Write ``groups`` ({source: {dataset: array}} with the names of :data:`PER_EVENT`) atomically."""
-    import os
+    from .outputs import atomic_path
 
     path = Path(path)
     if group_name(signal) not in {group_name(g) for g in groups}:
         raise ScoresFileError(f"signal {signal!r} is not among the groups {list(groups)}")
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with h5py.File(tmp, "w", libver=("v110", "latest")) as f:
-            f.attrs["signal_source"] = group_name(signal)
-            for name, d in groups.items():
-                g = f.create_group(group_name(name))
-                n = None
-                for k in PER_EVENT:
-                    v = d.get(k)
-                    if v is None:
-                        continue
-                    v = np.asarray(v, _DTYPES[k])
-                    if n is not None and v.shape[0] != n:
-                        raise ScoresFileError(f"{name}/{k} has {v.shape[0]} entries, not {n}")
-                    n = v.shape[0]
-                    g.create_dataset(k, data=v, chunks=True if v.size else None, fletcher32=bool(v.size))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_path(path) as tmp, h5py.File(tmp, "w", libver=("v110", "latest")) as f:
+        f.attrs["signal_source"] = group_name(signal)
+        for name, d in groups.items():
+            g = f.create_group(group_name(name))
+            n = None
+            for k in PER_EVENT:
+                v = d.get(k)
+                if v is None:
+                    continue
+                v = np.asarray(v, _DTYPES[k])
+                if n is not None and v.shape[0] != n:
+                    raise ScoresFileError(f"{name}/{k} has {v.shape[0]} entries, not {n}")
+                n = v.shape[0]
+                g.create_dataset(k, data=v, chunks=True if v.size else None, fletcher32=bool(v.size))
     return path
 
 

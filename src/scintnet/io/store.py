@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -32,6 +31,7 @@ import numpy as np
 from .. import __version__
 from ..errors import ScintnetError
 from .events import EventChunk
+from .outputs import atomic_path  # the one atomic-write primitive (sim, io.stream, io.jets take it from here)
 
 FORMAT = "scintnet-events"
 SCHEMA_VERSION = 1
@@ -74,19 +74,6 @@ class EventFileError(ScintnetError):
 
 
 # --------------------------------------------------------------------------- writing
-
-
-@contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename onto ``path`` only on success."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 class EventWriter:
