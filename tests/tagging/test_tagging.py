@@ -106,3 +106,17 @@ def test_positron_gamma_pid_pipeline(tmp_path):
             c = ef.read(0, None)
             nh[k] = c.hit_charge_pe.sum() / c.n_events
     assert 0.85 < nh["positron"] / nh["gamma"] < 1.15
+
+
+def test_tag_says_how_many_days_a_short_stream_needs(tmp_path):
+    """The README's klz800 stream is too short for the taggers at 30 days: one line with the days that would do."""
+    from scintnet.tagging.report import MIN_SPALLATION_CANDIDATES, check_spallation_statistics, run_tagging
+
+    p = tmp_path / "short.h5"
+    run_stream(load_stream_config(overrides=["chunk_days=2.0"]), 2.0, 3, p)
+    with pytest.raises(ValueError, match=r"2-day stream holds \d+ Xe-spallation candidates.*days|longer stream") as e:
+        run_tagging(read_stream(p), load_tag_config(), pointnet=False)
+    assert "\n" not in str(e.value)
+    check_spallation_statistics(MIN_SPALLATION_CANDIDATES, 30.0)  # enough: no error
+    with pytest.raises(ValueError, match="about 183 days"):  # 9 in 30 days: (1 + sqrt(41))^2 / 0.3 per day
+        check_spallation_statistics(9, 30.0)

@@ -26,6 +26,27 @@ def split_tagged(cands: Candidates, score: np.ndarray, threshold: float) -> dict
     return {"tagged_rows": cands.row[tagged], "untagged_rows": cands.row[~tagged]}
 
 
+# Xe-spallation candidates the taggers need: 20 in each half (training PDFs / networks, test figures), so a
+# tagged fraction near 40 % carries a binomial error of at most ~11 points.  A choice, not a literature number.
+MIN_SPALLATION_CANDIDATES = 40
+
+
+def check_spallation_statistics(n_spallation: int, days: float) -> None:
+    """One-line error, with the stream length that would do, when a stream holds too few Xe-spallation
+    candidates to train and test the taggers (the README's 30-day klz800 stream holds about 9)."""
+    if n_spallation >= MIN_SPALLATION_CANDIDATES:
+        return
+    rate = n_spallation / days if days > 0 else 0.0
+    # the count is Poisson: ask for an expectation x with x - 2 sqrt(x) = the minimum (2 sigma to spare)
+    safe = (1.0 + np.sqrt(1.0 + MIN_SPALLATION_CANDIDATES)) ** 2
+    need = (f"about {int(np.ceil(safe / rate))} days of this stream (rate from the {n_spallation} seen, 2 sigma to "
+            "spare)" if rate > 0 else "a longer stream")
+    raise ValueError(f"this {days:g}-day stream holds {n_spallation} Xe-spallation candidates in the fiducial volume "
+                     f"({rate:.2f}/day); the taggers need >= {MIN_SPALLATION_CANDIDATES} (half to train, half to "
+                     f"test): {need}, or a spallation-enriched one (scintnet stream --set "
+                     "spallation.xe_roi_per_year=2000, docs/tagging.md)")
+
+
 def run_tagging(stream: Stream, cfg: TagConfig, plots: Path | None = None, pointnet: bool = True,
                 log: Callable[[str], None] | None = None, split_out: Path | None = None) -> dict[str, Any]:
     """Likelihood tag, PointNet (three input sets) and the XGBoost coincidence tagger on one stream.
@@ -43,6 +64,7 @@ def run_tagging(stream: Stream, cfg: TagConfig, plots: Path | None = None, point
     res["pair_search_s"] = time.perf_counter() - t
     res["n_candidates"] = len(cands)
     res["n_spallation_candidates"] = int(cands.is_spallation.sum())
+    check_spallation_statistics(res["n_spallation_candidates"], stream.days)
     train = np.arange(len(cands)) % 2 == 0
     test = ~train
     lk = fit_likelihood(cands, pairs, train, sc.max_distance_mm)
