@@ -47,9 +47,8 @@ def test_model_is_sized_from_the_representation():
     rep, mcfg = plan_inputs(RunConfig(model="deepsphere", preset="tiny",
                                       representation=InputSettings(n_t=6, n_theta=12, n_phi=12)))
     assert rep.spec.shape == (6, 12, 12) and (mcfg.n_t, mcfg.n_theta, mcfg.n_phi) == (6, 12, 12)
-    m = build_model("deepsphere", "tiny", config=mcfg).eval()
-    x = rep  # the model takes the representation's tensor shape
-    assert m(torch.zeros(2, *x.spec.shape)).shape == (2,)
+    m = build_model("deepsphere", "tiny", config=mcfg).eval()  # takes the representation's tensor shape
+    assert m(torch.zeros(2, *rep.spec.shape)).shape == (2,)
     rep, mcfg = plan_inputs(RunConfig(model="lstm", preset="tiny", representation=InputSettings(n_t=9)))
     assert rep.n_bins == 9 and mcfg.n_t == 9
     with pytest.raises(ValueError, match="grid"):  # KamNet has no grid field: its θ–φ grid only

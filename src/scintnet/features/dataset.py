@@ -560,12 +560,6 @@ def make_loaders(signal: EventSet, background: EventSet, representation: Callabl
     for k, name in enumerate(("train", "val", "test")):
         index = np.concatenate([isig[parts[0][k]], len(signal) + ibkg[parts[1][k]]])
         y = np.concatenate([np.ones(parts[0][k].size), np.zeros(parts[1][k].size)]).astype(np.float32)
-        ds = BatchDataset(events, index, y, representation)
-        if name == "train":
-            g = torch.Generator().manual_seed(int(seed))
-            sampler = BatchSampler(RandomSampler(range(len(ds)), generator=g), batch_size, drop_last=False)
-        else:
-            sampler = BatchSampler(SequentialSampler(range(len(ds))), batch_size, drop_last=False)
-        out[name] = DataLoader(ds, batch_size=None, sampler=sampler, num_workers=num_workers,
-                               persistent_workers=num_workers > 0)
+        out[name] = _loader(BatchDataset(events, index, y, representation), name == "train", batch_size, seed,
+                            num_workers)
     return out
