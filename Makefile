@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_PIN)"
-	$(PY) -m pip install -q -e ".[test,nucdata,jets,dask]"
+	$(PY) -m pip install -q -e ".[test,nucdata,jets,dask,accel]"
 	touch $@
 
 setup: $(VENV)/.installed
