@@ -4,7 +4,7 @@ This module only builds the root app (its callback: --debug, --executor, --addre
 Each stage is a module with a module-level Typer ``app`` of top-level commands (``cli/sim.py``,
 ``cli/reco.py``, ``cli/train.py``, ``cli/analysis.py``, ``cli/tagging.py``, ``cli/display.py``), merged
 into the root without a group name, and where it has benchmarks a ``bench_app`` merged into
-``scintnet bench``; the stages with their own group (``sparse``, ``jets``, ``accel``, ``study``) mount under that name.
+``scintnet bench``; the stages with their own group (``sparse``, ``jets``, ``accel``, ``calibrate``, ``study``) mount under that name.
 The helpers they share are in ``cli/_common.py``; nothing in ``cli/`` imports this module.
 """
 
@@ -15,7 +15,7 @@ from typing import Optional
 
 import typer
 
-from . import accel, analysis, display, jets, reco, sim, sparse, study, tagging, train
+from . import accel, analysis, calib, display, jets, reco, sim, sparse, study, tagging, train
 from ._common import DEBUG, SafeGroup
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, cls=SafeGroup, pretty_exceptions_enable=False,
@@ -48,6 +48,7 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(sparse.sparse_app, name="sparse")
 app.add_typer(jets.jets_app, name="jets")
 app.add_typer(accel.accel_app, name="accel")
+app.add_typer(calib.calibrate_app, name="calibrate")
 app.add_typer(study.study_app, name="study")
 del _stage
 

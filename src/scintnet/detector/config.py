@@ -16,7 +16,7 @@ from typing import Any
 from ..config import ConfigError, apply_overrides, build, parse_value, preset_text, read_toml, require
 from ..config import list_presets as _list_presets
 
-__all__ = ["ConfigError", "DetectorConfig", "Geometry", "PMTSystem", "PMTType", "Region", "Scintillator",
+__all__ = ["ConfigError", "DetectorConfig", "Geometry", "PMTSystem", "PMTType", "PMTVariation", "Region", "Scintillator",
            "apply_overrides", "config_from_dict", "config_from_json", "list_presets", "load_config",
            "parse_value", "validate"]
 
@@ -77,11 +77,35 @@ class PMTType:
 
 
 @dataclass(frozen=True)
+class PMTVariation:
+    """Seeded per-tube deviations from the type values: the hidden truth of a calibration benchmark.
+
+    Every tube's QE, TTS and single-p.e. width are scaled by a factor uniform in ``1 +- *_half_width``,
+    its time offset (cable and transit delay) is uniform in ``+- time_offset_half_width_ns``, its dark
+    rate is scaled by a factor log-uniform in ``dark_rate_factor_range``; ``n_dead`` tubes give nothing
+    (QE and dark rate 0), ``n_hot`` tubes have ``hot_dark_factor`` times their dark rate.  The defaults
+    are the calibration issue's spreads (tuning of the benchmark, not a measured KamLAND property).
+    """
+
+    seed: int
+    qe_half_width: float = 0.15
+    time_offset_half_width_ns: float = 2.0
+    tts_half_width: float = 0.30
+    spe_half_width: float = 0.30
+    dark_rate_factor_range: tuple[float, float] = (0.5, 3.0)
+    n_dead: int = 5
+    n_hot: int = 5
+    hot_dark_factor: float = 20.0
+
+
+@dataclass(frozen=True)
 class PMTSystem:
     types: tuple[PMTType, ...]
     layout_seed: int  # reproducible quasi-uniform layout
     readout_window_ns: tuple[float, float]  # (start, stop) relative to the decay
     threshold_pe: float  # charge threshold for a hit, in p.e.
+    # per-tube deviations (detector.pmts.build_pmt_array); None: every tube has its type's values
+    variation: PMTVariation | None = None
 
 
 @dataclass(frozen=True)
@@ -93,7 +117,14 @@ class DetectorConfig:
     pmts: PMTSystem
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if d["pmts"]["variation"] is None:  # nominal tubes: the dict (and every hash of it) of older versions
+            del d["pmts"]["variation"]
+        return d
+
+    def nominal(self) -> "DetectorConfig":
+        """This detector without per-tube deviations (what a simulation of it assumes)."""
+        return dataclasses.replace(self, pmts=dataclasses.replace(self.pmts, variation=None))
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -199,6 +230,18 @@ def validate(cfg: DetectorConfig) -> None:
     require(w1 > w0 and w1 - w0 <= 1e6, "pmts.readout_window_ns must be (start, stop) with start < stop "
             "and at most 1 ms long")
     require(cfg.pmts.threshold_pe >= 0, "pmts.threshold_pe must be >= 0")
+    v = cfg.pmts.variation
+    if v is not None:
+        require(0 <= v.qe_half_width < 1 and 0 <= v.tts_half_width < 1 and 0 <= v.spe_half_width < 1,
+                "pmts.variation: qe/tts/spe half widths must be in [0, 1)")
+        require(all(t.quantum_efficiency * (1 + v.qe_half_width) <= 1 for t in cfg.pmts.types),
+                "pmts.variation.qe_half_width would push a QE above 1")
+        require(0 <= v.time_offset_half_width_ns <= 1000, "pmts.variation.time_offset_half_width_ns must be in [0, 1000]")
+        lo, hi = v.dark_rate_factor_range
+        require(0 < lo <= hi, "pmts.variation.dark_rate_factor_range must be (low, high) with 0 < low <= high")
+        require(v.n_dead >= 0 and v.n_hot >= 0 and v.n_dead + v.n_hot <= cfg.n_pmts,
+                "pmts.variation: n_dead and n_hot must be >= 0 and together at most the number of tubes")
+        require(v.hot_dark_factor >= 1, "pmts.variation.hot_dark_factor must be >= 1")
 
 
 def load_config(preset: str | None = "klz800", path: str | Path | None = None,

@@ -483,7 +483,7 @@ def _write_hits(first_t, charge, threshold, t_lo, t_hi, out_pmt, out_t, out_q, n
 
 
 @nb.njit(cache=True)
-def _readout(st, n_events, pe_off, pe_pmt, pe_t, tts, spe, dark_mean, t_lo, t_hi, threshold):
+def _readout(st, n_events, pe_off, pe_pmt, pe_t, tts, t_off, spe, dark_mean, t_lo, t_hi, threshold):
     npmt = tts.size
     cap = max(1024, n_events * 64)
     out_pmt = np.empty(cap, np.int32)
@@ -503,7 +503,7 @@ def _readout(st, n_events, pe_off, pe_pmt, pe_t, tts, spe, dark_mean, t_lo, t_hi
         for m in range(pe_off[e], pe_off[e + 1]):
             j = pe_pmt[m]
             z1, z2 = rng.normal_pair(st)
-            t = pe_t[m] + tts[j] * z1
+            t = pe_t[m] + t_off[j] + tts[j] * z1
             if t < first_t[j]:
                 first_t[j] = t
             q = 1.0 + spe[j] * z2
@@ -648,7 +648,7 @@ def simulate_hits(deposits: Deposits, n_events: int, cfg: DetectorConfig, pmts: 
     t_lo, t_hi = cfg.pmts.readout_window_ns
     window_s = (t_hi - t_lo) * 1e-9
     offsets, pmt, t, q, npe = _readout(
-        rng.new_state(s_ro), n_events, pe.offsets, pe.pmt, pe.time_ns, pmts.tts_sigma_ns, pmts.spe_sigma,
+        rng.new_state(s_ro), n_events, pe.offsets, pe.pmt, pe.time_ns, pmts.tts_sigma_ns, pmts.time_offset_ns, pmts.spe_sigma,
         pmts.dark_rate_hz * window_s, float(t_lo), float(t_hi), float(cfg.pmts.threshold_pe))
     return Hits(offsets, pmt, t, q, npe, pe if keep_pe else None)
 

@@ -86,11 +86,19 @@ def _seeds(seed: int, chunk: int) -> tuple[np.random.Generator, int, int]:
     return (np.random.default_rng(s_gen), int(s_tr.generate_state(1)[0]), int(s_opt.generate_state(1)[0]))
 
 
-def simulate_chunk(sim: SimConfig, chunk: int) -> EventChunk:
-    """Simulate chunk ``chunk`` of a run (pure function of its arguments)."""
+def simulate_chunk(sim: SimConfig, chunk: int, pmts: PMTArray | None = None) -> EventChunk:
+    """Simulate chunk ``chunk`` of a run (pure function of its arguments).
+
+    ``pmts``: per-tube parameters to use instead of the detector's (a calibrated simulation: the layout
+    must be the detector's); never used for files, whose content must follow from their stored config.
+    """
     from ..physics.transport import transport
 
-    cfg, pmts = _detector(sim.detector_json)
+    cfg, layout = _detector(sim.detector_json)
+    if pmts is None:
+        pmts = layout
+    elif pmts.n != layout.n or not np.array_equal(pmts.pos_mm, layout.pos_mm):
+        raise ValueError("the per-tube parameters given do not belong to this detector's layout")
     n = sim.chunk_events(chunk)
     rng, seed_tr, seed_opt = _seeds(sim.seed, chunk)
     source = get_source(sim.source, sim.energy_MeV)
@@ -212,16 +220,19 @@ def concat_chunks(chunks: list[EventChunk]) -> EventChunk:
     )
 
 
-def _memory_task(args: tuple[SimConfig, int]) -> EventChunk:
-    sim, i = args
-    return simulate_chunk(sim, i)
+def _memory_task(args: tuple[SimConfig, int, PMTArray | None]) -> EventChunk:
+    sim, i, pmts = args
+    return simulate_chunk(sim, i, pmts)
 
 
 def simulate_events(cfg: DetectorConfig, preset: str, source: str, n: int, seed: int, vertex: str = "xels",
-                    energy_MeV: float | None = None, workers: int = 1, chunk_size: int = 1000) -> EventChunk:
+                    energy_MeV: float | None = None, workers: int = 1, chunk_size: int = 1000,
+                    pmts: PMTArray | None = None) -> EventChunk:
     """Simulate ``n`` events in memory, chunk by chunk through the executor (the same chain and seeding as
-    :func:`run_simulation`; for validation and calibration -- use ``scintnet simulate`` for files)."""
+    :func:`run_simulation`; for validation and calibration -- use ``scintnet simulate`` for files).
+    ``pmts``: per-tube parameters replacing the detector's (see :func:`simulate_chunk`)."""
     sim = SimConfig.for_detector(cfg, source, n, seed, preset=preset, vertex=vertex, energy_MeV=energy_MeV,
                                  chunk_size=chunk_size, store_deposits=False)
-    results = dict(get_executor(workers).map_unordered(_memory_task, [(sim, i) for i in range(sim.n_chunks)]))
-    return concat_chunks([results[(sim, i)] for i in range(sim.n_chunks)])
+    tasks = [(sim, i, pmts) for i in range(sim.n_chunks)]
+    results = {a[1]: c for a, c in get_executor(workers).map_unordered(_memory_task, tasks)}
+    return concat_chunks([results[i] for i in range(sim.n_chunks)])
