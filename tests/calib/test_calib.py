@@ -157,6 +157,13 @@ def test_calibrate_bench_cli_runs_and_reports_every_method(tmp_path):
     # a second run reuses the samples; another variation seed on the same folder is refused, not overwritten
     res = CliRunner().invoke(app, args[:-1] + ["--variation-seed", "5", "--methods", "moments"])
     assert res.exit_code != 0 and "another run" in res.output
+    # the user's own two sets of files
+    files = lambda k: [a for p in sorted((tmp_path / "c" / k).glob("*.h5")) for a in ("--" + k, str(p))]  # noqa: E731
+    res = CliRunner().invoke(app, ["calibrate", "fit", *files("data"), *files("sim"), "--out", str(tmp_path / "fit"),
+                                   "--methods", "moments", "--template-events", "200", "--json"])
+    assert res.exit_code == 0, res.output
+    cal = json.loads((tmp_path / "fit" / "calibration.json").read_text())
+    assert len(cal["params"]["moments"]["qe"]) == 1879
 
 
 def test_gan_learns_a_delay_and_a_transit_time_spread_from_unpaired_hits():
@@ -178,3 +185,29 @@ def test_gan_learns_a_delay_and_a_transit_time_spread_from_unpaired_hits():
     res = train_gan(table(3.0, 1.5), table(0.0, 0.0), nominal, GanConfig(steps=400, batch=2048, lr_g=5e-3, lr_d=2e-3))
     assert np.mean(res.params.time_offset_ns) == pytest.approx(3.0, abs=0.5)
     assert np.mean(res.params.tts_sigma_ns) == pytest.approx(1.5, abs=0.5)
+
+
+def test_applying_a_calibration_undoes_offsets_and_masks_bad_tubes(tmp_path):
+    from scintnet.calib.apply import apply_calibration, bad_tubes
+    from scintnet.io.outputs import OutputError
+    from scintnet.io.store import EventFile
+    from scintnet.sim.run import SimConfig, run_simulation
+
+    cfg = with_variation(load_config("klz800"), PMTVariation(seed=9))
+    src = tmp_path / "data.h5"
+    run_simulation(SimConfig.for_detector(cfg, "electron", 30, 1, vertex="center", energy_MeV=2.0,
+                                          store_deposits=False), src)
+    truth = PMTParams.of(build_pmt_array(cfg))
+    nominal = PMTParams.of(build_pmt_array(cfg.nominal()))
+    res = apply_calibration(src, tmp_path / "cal.h5", truth, nominal, "truth")
+    assert res["masked_tubes"] == 10 and bad_tubes(truth, nominal).sum() == 10  # 5 dead + 5 hot
+    with EventFile(src) as a, EventFile(tmp_path / "cal.h5") as b:
+        ca, cb = a.read(0, None), b.read(0, None)
+        assert b.run["calibration"]["method"] == "truth"
+    assert not np.isin(cb.hit_pmt, np.flatnonzero(bad_tubes(truth, nominal))).any()
+    # light hits of a central event: residuals spread less once each tube's offset is taken off
+    off = truth.time_offset_ns - truth.time_offset_ns.mean()
+    keep = ~bad_tubes(truth, nominal)[ca.hit_pmt.astype(int)]
+    np.testing.assert_allclose(cb.hit_time_ns, (ca.hit_time_ns - off[ca.hit_pmt.astype(int)])[keep], atol=1e-4)
+    with pytest.raises(OutputError, match="exists"):  # never overwritten unless asked
+        apply_calibration(src, tmp_path / "cal.h5", truth, nominal)

@@ -32,6 +32,7 @@ from .samples import (DEFAULT_MIX, HitTable, MixEntry, PMTParams, hit_table, nom
 from .scores import parameter_scores, sample_scores
 
 METHODS = ("moments", "response", "gan")
+CLOSURE_HITS = 3_000_000  # hits per block of the closure fit (it only needs the average deviations)
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def calibrate(method: str, data: HitTable, sim: HitTable, template: HitTable, no
                      dark_rate_hz=np.clip(np.nan_to_num(moments.dark_rate_hz, nan=0.0), 0.05 * nominal.dark_rate_hz,
                                           1e3 * nominal.dark_rate_hz))
     fd = fit_response(data, g, init, nominal, threshold_pe, max_iter, log)
-    fs = fit_response(sim, g, nominal, nominal, threshold_pe, max_iter, log)
+    fs = fit_response(sim, g, nominal, nominal, threshold_pe, max_iter, log, n_max=CLOSURE_HITS)
     return closure_corrected(fd.params, fs.params, nominal)
 
 
@@ -148,3 +149,38 @@ def run_bench(cfg: CalibBenchConfig, out_dir: str | Path, workers: int = 1,
         {**results, "meta": meta, "params": {k: p.to_dict() for k, p in params.items()},
          "truth": truth.to_dict()}, indent=1))
     return {**results, "meta": meta}
+
+
+def calibrate_files(data: list[str | Path], sim: list[str | Path], out_dir: str | Path, methods=("moments", "response"),
+                    n_template: int = 20000, seed: int = 1, max_iter: int = 100, workers: int = 1,
+                    log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Calibrate a user's own data files against their own nominal simulation (same backgrounds, same
+    detector): per-tube parameters of every method, written to ``out_dir/calibration.json``.  The zero-TTS
+    template is simulated here from the simulation's detector (the benchmark's background mix)."""
+    from ..io.store import EventFile
+
+    say = log or (lambda m: None)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with EventFile(sim[0]) as f:
+        det = f.detector_config().nominal()
+    for p in list(data) + list(sim):
+        with EventFile(p) as f:
+            other = f.detector_config()
+        if other.n_pmts != det.n_pmts:
+            raise ValueError(f"{p} has {other.n_pmts} tubes, the simulation {det.n_pmts}")
+    template = simulate_sample(template_detector(det), n_template, seed, out_dir / "template", workers=workers, log=say)
+    rec = Reconstructor(det, build_pmt_array(det), None)
+    tables = {"data": read_table(data, det, rec), "sim": read_table(sim, det, rec), "template": read_table(template, det, rec)}
+    nominal = nominal_params(det)
+    params = {}
+    for m in methods:
+        if m == "gan":
+            params[m] = train_gan(tables["data"], tables["template"], nominal, GanConfig(seed=seed), log=say).params
+        else:
+            params[m] = calibrate(m, tables["data"], tables["sim"], tables["template"], nominal,
+                                  det.pmts.threshold_pe, max_iter, say)
+    path = write_text_atomic(out_dir / "calibration.json", json.dumps(
+        {"detector": det.name, "data": [str(p) for p in data], "sim": [str(p) for p in sim],
+         "scintnet_version": __version__, "params": {k: v.to_dict() for k, v in params.items()}}, indent=1))
+    return {"out": str(path), "methods": list(params), "events": {k: t.n_events for k, t in tables.items()}}

@@ -43,6 +43,7 @@ def plot_recovered(params: dict[str, PMTParams], truth: PMTParams, nominal: PMTP
         if name == "dark_rate_hz":
             ax.set_xscale("log")
             ax.set_yscale("log")
+            ax.xaxis.set_minor_formatter(plt.NullFormatter())
         ax.legend(fontsize=7, markerscale=4, loc="upper left")
     fig.suptitle("Per-tube calibration from background data: recovered vs injected (live tubes; "
                  "offsets about their average)")

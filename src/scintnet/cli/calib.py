@@ -52,3 +52,88 @@ def bench(
             out.print(f"{m:<11} " + " ".join(f"{r[k]:12.3f}" if r[k] is not None else f"{'-':>12}" for k in keys),
                       highlight=False)
     out.print(f"(written to {out_dir / 'calib_bench.json'})", highlight=False)
+
+
+@calibrate_app.command("apply")
+def apply(
+    data: Path = typer.Argument(..., help="event file to calibrate"),
+    bench_json: Path = typer.Option(..., "--bench", help="calib_bench.json of `scintnet calibrate bench`"),
+    method: str = typer.Option("response", "--method", help="whose parameters: moments, response, gan"),
+    out_path: Path = typer.Option(..., "--out", "-o", help="calibrated event file"),
+    overwrite: bool = typer.Option(False, "--overwrite"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Subtract per-tube time offsets and mask dead / hot tubes in an event file."""
+    from ..calib.apply import apply_calibration, load_bench_params
+    from ..calib.samples import nominal_params
+    from ..detector.config import load_config
+
+    try:
+        params, meta = load_bench_params(bench_json)
+        if method not in params or method == "nominal":
+            raise ValueError(f"{bench_json} has no {method!r} calibration (has: {', '.join(params)})")
+        res = apply_calibration(data, out_path, params[method], nominal_params(load_config(meta["config"]["preset"])),
+                                method, overwrite)
+    except (ValueError, FileNotFoundError, KeyError) as exc:
+        _fail(str(exc))
+    if as_json:
+        _print_json(res)
+    else:
+        out.print(f"wrote {res['n_events']} events to {out_path} ({res['masked_tubes']} tubes masked)", highlight=False)
+
+
+@calibrate_app.command("downstream")
+def downstream_cmd(
+    run: Path = typer.Argument(..., help="a run trained on the nominal simulation (0nbb vs the background)"),
+    bench_json: Path = typer.Option(..., "--bench", help="calib_bench.json made on the run's detector preset"),
+    out_dir: Path = typer.Option(Path("out/calib_downstream"), "--out", "-o"),
+    background: str = typer.Option("C10", "--background"),
+    n_events: int = typer.Option(3000, "--events", min=100, help="test events per class and detector"),
+    seed: int = typer.Option(77, "--seed"),
+    workers: int = typer.Option(1, "--workers", "-j", min=1),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Rejection of the trained run on nominal events, on data, and on data calibrated by each method."""
+    import json
+
+    from ..calib.apply import downstream
+    from ..detector.config import load_config
+
+    try:
+        meta = json.loads((run / "run.json").read_text())
+        det = load_config(meta["detector"]["name"])  # the preset the run was trained on
+        res = downstream(run, bench_json, out_dir, det, background, n_events, seed, workers,
+                         log=lambda m: err.print(m, highlight=False))
+    except (ValueError, FileNotFoundError, KeyError) as exc:
+        _fail(str(exc))
+    if as_json:
+        _print_json(res)
+        return
+    for k, r in res.items():
+        out.print(f"{k:<18} rejection at 90 % {r['rejection_at_90']:.3f}  AUC {r['auc']:.3f}", highlight=False)
+
+
+@calibrate_app.command("fit")
+def fit(
+    data: list[Path] = typer.Option(..., "--data", help="event files of the data (repeat)"),
+    sim: list[Path] = typer.Option(..., "--sim", help="event files of the nominal simulation of the same backgrounds"),
+    out_dir: Path = typer.Option(Path("out/calibration"), "--out", "-o"),
+    methods: str = typer.Option("moments,response", "--methods", help="comma-separated: moments, response, gan"),
+    n_template: int = typer.Option(20000, "--template-events", min=50, help="zero-TTS template events simulated"),
+    workers: int = typer.Option(1, "--workers", "-j", min=1),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Per-tube calibration of your own data against your own simulation (writes calibration.json)."""
+    from ..calib.bench import calibrate_files
+
+    try:
+        res = calibrate_files([str(p) for p in data], [str(p) for p in sim], out_dir,
+                              tuple(m.strip() for m in methods.split(",") if m.strip()), n_template=n_template,
+                              workers=workers,
+                              log=lambda m: err.print(m, highlight=False))
+    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+        _fail(str(exc))
+    if as_json:
+        _print_json(res)
+    else:
+        out.print(f"wrote {res['out']} ({', '.join(res['methods'])})", highlight=False)
