@@ -50,6 +50,9 @@ def apply_calibration(src: str | Path, out: str | Path, params: PMTParams, nomin
     offset = np.asarray(params.time_offset_ns, float) - np.mean(params.time_offset_ns)
     masked = bad_tubes(params, nominal)
     with EventFile(src) as f:
+        pos = f.pmt_positions_mm()
+        if pos.shape[0] != offset.size:
+            raise ValueError(f"{src} has {pos.shape[0]} tubes, the calibration {offset.size}")
         run = {**f.run, "calibration": {"method": method, "masked_tubes": int(masked.sum()),
                                         "offset_rms_ns": float(np.std(offset))}}
         n = write_events(out, (calibrate_chunk(c, offset, masked) for c in f.iter_chunks(10000)), run,
@@ -60,6 +63,8 @@ def apply_calibration(src: str | Path, out: str | Path, params: PMTParams, nomin
 def load_bench_params(path: str | Path) -> tuple[dict[str, PMTParams], dict[str, Any]]:
     """Per-method parameters and the metadata of a ``calib_bench.json``."""
     d = json.loads(Path(path).read_text())
+    if not isinstance(d, dict) or "params" not in d or "meta" not in d:
+        raise ValueError(f"{path} is not a calib_bench.json of `scintnet calibrate bench`")
     params = {m: PMTParams(**{k: np.asarray(v, float) for k, v in p.items()}) for m, p in d["params"].items()}
     return params, d["meta"]
 

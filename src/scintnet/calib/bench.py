@@ -51,6 +51,8 @@ class CalibBenchConfig:
     gan_steps: int = 2000
 
     def __post_init__(self):
+        if not self.methods:
+            raise ValueError(f"no calibration method given; use some of {', '.join(METHODS)}")
         unknown = set(self.methods) - set(METHODS)
         if unknown:
             raise ValueError(f"unknown calibration method(s) {sorted(unknown)}; use {', '.join(METHODS)}")
@@ -125,7 +127,9 @@ def run_bench(cfg: CalibBenchConfig, out_dir: str | Path, workers: int = 1,
         results[method] = {"wall_s": time.perf_counter() - t0}
         say(f"{method}: calibrated in {results[method]['wall_s']:.0f} s")
     results = {"nominal": {"wall_s": 0.0}, **results}
-    for i, (method, p) in enumerate(params.items()):
+    for method, p in params.items():
+        i = ("nominal",) + METHODS  # a method's seed does not depend on which others run
+        i = i.index(method)
         results[method].update(parameter_scores(p, truth, nominal))
         t0 = time.perf_counter()
         if method == "gan":  # the generator's own hits, from an independent template sample
@@ -160,15 +164,18 @@ def calibrate_files(data: list[str | Path], sim: list[str | Path], out_dir: str 
     from ..io.store import EventFile
 
     say = log or (lambda m: None)
+    if not methods or set(methods) - set(METHODS):
+        raise ValueError(f"unknown or no calibration method in {list(methods)}; use some of {', '.join(METHODS)}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with EventFile(sim[0]) as f:
         det = f.detector_config().nominal()
+    layout = build_pmt_array(det).pos_mm
     for p in list(data) + list(sim):
         with EventFile(p) as f:
-            other = f.detector_config()
-        if other.n_pmts != det.n_pmts:
-            raise ValueError(f"{p} has {other.n_pmts} tubes, the simulation {det.n_pmts}")
+            pos = f.pmt_positions_mm()
+        if pos.shape != layout.shape or not np.allclose(pos, layout, atol=0.5):
+            raise ValueError(f"{p} has another PMT layout than the simulation {sim[0]}")
     template = simulate_sample(template_detector(det), n_template, seed, out_dir / "template", workers=workers, log=say)
     rec = Reconstructor(det, build_pmt_array(det), None)
     tables = {"data": read_table(data, det, rec), "sim": read_table(sim, det, rec), "template": read_table(template, det, rec)}

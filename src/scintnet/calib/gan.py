@@ -169,12 +169,17 @@ def train_gan(data: HitTable, template: HitTable, nominal: PMTParams, cfg: GanCo
 
 
 @torch.no_grad()
-def generate(G: HitGenerator, template: HitTable, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Transformed residuals, charges and the per-hit weights (mean 1) of all hits of ``template``."""
+def generate(G: HitGenerator, template: HitTable, seed: int = 0,
+             idx: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Transformed residuals, charges and the per-hit weights (mean 1) of the hits ``idx`` of ``template``
+    (all by default; an index given twice gets two independent noise draws)."""
     torch.manual_seed(seed)
     p, r, q, lam = _as(template)
+    if idx is not None:
+        ii = torch.as_tensor(idx, dtype=torch.long)
+        p, r, q, lam = p[ii], r[ii], q[ii], lam[ii]
     out_r, out_q, out_w = [], [], []
-    for a in range(0, template.n_hits, 1 << 18):
+    for a in range(0, p.shape[0], 1 << 18):
         sl = slice(a, a + (1 << 18))
         r2, q2, lw = G(p[sl], r[sl], q[sl], lam[sl], torch.randn(r[sl].shape[0], 2))
         out_r.append(r2.numpy())
@@ -203,11 +208,12 @@ def extract_params(G: HitGenerator, template: HitTable, nominal: PMTParams, scal
 def generated_table(G: HitGenerator, template: HitTable, scale: float, seed: int = 0) -> HitTable:
     """Unweighted data-like hits: the template's hits transformed, resampled by their weights to the data's
     hits per event (``scale`` times the template's)."""
-    r2, q2, w = generate(G, template, seed)
+    _, _, w = generate(G, template, seed)
     rng = np.random.default_rng(seed)
     k = rng.poisson(w * scale)  # each template hit appears k times (expectation: its weight times the scale)
     idx = np.repeat(np.arange(template.n_hits), k)
-    return HitTable(template.pmt[idx], r2[idx].astype(np.float32), q2[idx].astype(np.float32), template.lam[idx],
+    r2, q2, _ = generate(G, template, seed + 1, idx)  # every copy with its own noise
+    return HitTable(template.pmt[idx], r2.astype(np.float32), q2.astype(np.float32), template.lam[idx],
                     template.event[idx], template.t_lo_res_ns[idx], template.lam_sum, template.pre_open_ns,
                     template.lam_events, template.lam_events_sum, template.energy_MeV, template.r_mm,
                     template.window_ns, template.n_pmt)

@@ -10,7 +10,7 @@ tubes all have their type's values ``p0``; the difference is attributed to the t
 * TTS: width of the prompt peak's leading half (median minus 16 % quantile: the trailing half is the
   scintillator's decay), ``s^2 = s0^2 + w_data^2 - w_sim^2``;
 * single-p.e. width: charge variance of hits expecting little light (mostly one p.e.),
-  ``s^2 = s0^2 + (var_data - var_sim) / mean_data``.
+  ``s^2 = s0^2 + var_data / mean_data - var_sim / mean_sim`` (compound Poisson).
 
 The approximations (no first-hit bias, no threshold loss, the emission profile inside the width) are
 what a shift crew's first calibration makes; ``calib.response`` removes them.
@@ -66,15 +66,34 @@ def tube_statistics(t: HitTable) -> dict[str, np.ndarray]:
     }
 
 
-def moments_calibration(data: HitTable, sim: HitTable, nominal: PMTParams) -> PMTParams:
-    """Per-tube parameters of ``data`` from its moments against the nominal simulation ``sim``."""
+def _type_mean(x: np.ndarray, type_index: np.ndarray) -> np.ndarray:
+    """Per tube, the mean of ``x`` over the tubes of its type (the simulation's tubes of a type are equal)."""
+    out = np.empty_like(x, dtype=float)
+    for t in np.unique(type_index):
+        m = type_index == t
+        out[m] = np.nanmean(x[m])
+    return out
+
+
+def moments_calibration(data: HitTable, sim: HitTable, nominal: PMTParams,
+                        type_index: np.ndarray | None = None) -> PMTParams:
+    """Per-tube parameters of ``data`` from its moments against the nominal simulation ``sim``.
+
+    Ratios and differences are taken against the simulation's average over tubes of the same type (its
+    tubes of a type are identical), so the simulation's per-tube counting noise is not added to the data's;
+    ``type_index`` defaults to grouping tubes by their nominal (QE, TTS, width, dark rate)."""
+    if type_index is None:
+        _, type_index = np.unique(np.stack([nominal.qe, nominal.tts_sigma_ns, nominal.spe_sigma,
+                                            nominal.dark_rate_hz], 1), axis=0, return_inverse=True)
     d, s = tube_statistics(data), tube_statistics(sim)
+    s = {k: _type_mean(v, type_index) for k, v in s.items()}
     fill = lambda x, default: np.where(np.isfinite(x), x, default)  # noqa: E731  (tubes without hits)
     qe = nominal.qe * np.clip(d["pe_per_expected"], 0, None) / np.maximum(s["pe_per_expected"], 1e-30)
     dark = nominal.dark_rate_hz * d["dark_per_ns"] / np.maximum(s["dark_per_ns"], 1e-30)
     dark = np.where(s["dark_per_ns"] > 0, dark, d["dark_per_ns"] * 1e9)
     offset = fill(d["median_ns"] - s["median_ns"], 0.0) + nominal.time_offset_ns
     tts2 = nominal.tts_sigma_ns**2 + fill(d["width_ns"] ** 2 - s["width_ns"] ** 2, 0.0)
-    spe2 = nominal.spe_sigma**2 + fill((d["q_var"] - s["q_var"]) / d["q_mean"], 0.0)
+    # compound Poisson: var(Q) / E(Q) = s^2 + 1 for a Poisson p.e. number; the difference drops the 1
+    spe2 = nominal.spe_sigma**2 + fill(d["q_var"] / d["q_mean"] - s["q_var"] / s["q_mean"], 0.0)
     return PMTParams(qe=qe, time_offset_ns=offset, tts_sigma_ns=np.sqrt(np.clip(tts2, 0, None)),
                      spe_sigma=np.sqrt(np.clip(spe2, 0, None)), dark_rate_hz=dark)

@@ -94,7 +94,9 @@ def fit_occupancy(t: HitTable, q0: np.ndarray, d0_per_ns: np.ndarray, eps: np.nd
 
     Per (event, tube) three outcomes -- the first hit before the light (dark), after it, none -- with
     probabilities ``1 - exp(-a)``, ``exp(-a) (1 - exp(-m))``, ``exp(-a - m)``; ``a = eps d T_pre`` and
-    ``m = eps (q lam + d T_after)``, summed exactly over the histogrammed expectations ``lam``.
+    ``m = eps (q lam + d T_after)``, evaluated at the mean ``lam`` of each histogram bin (bins ~20 % wide).
+    The threshold thins each p.e. independently here (exact for single p.e., the dominant case; the
+    closure fit takes off what it leaves for bright tubes).
     """
     n, nb = t.lam_events.shape
     pre = t.t_res_ns < PRE_LIGHT_RES_NS
@@ -221,7 +223,8 @@ def fit_response(table: HitTable, g: np.ndarray, init: PMTParams, nominal: PMTPa
         if step == "occupancy":
             q, d, nll[step], k = fit_occupancy(table, q, d, eps, max_iter)
         else:
-            s, nll[step], k = fit_charge(table, q * eps, d * eps, s, threshold_pe, n_max=n_max, max_iter=max_iter)
+            # the readout thresholds the summed charge: the p.e. number is Poisson in the unthinned mean
+            s, nll[step], k = fit_charge(table, q, d, s, threshold_pe, n_max=n_max, max_iter=max_iter)
         evals += k
         say(f"response fit: {step} done ({k} evaluations, {time.perf_counter() - t0:.0f} s)")
     eps = threshold_efficiency(torch.as_tensor(s), threshold_pe).numpy()

@@ -6,7 +6,7 @@ Time offsets are compared about their tube average (a delay common to all tubes 
 cannot be measured).  Sample scores compare the data with events simulated with the recovered parameters
 (independent seeds): dark hits per event, the prompt time spread and the single-p.e. charge spread
 (generated / data, target 1), and the AUC of a classifier trained to tell data hits from generated ones
-(target 0.5).
+(target 0.5; the split and the error respect events).
 """
 
 from __future__ import annotations
@@ -71,37 +71,46 @@ def sigma_q_pe(t: HitTable) -> float:
     return float(np.std(t.q_pe[_faint(t)]))
 
 
-def classifier_auc(data: HitTable, gen: HitTable, n_max: int = 200_000, seed: int = 0) -> tuple[float, float]:
-    """AUC (and its Hanley-McNeil error) of gradient-boosted trees telling data hits from generated hits.
+def classifier_auc(data: HitTable, gen: HitTable, n_max: int = 200_000, seed: int = 0,
+                   n_boot: int = 30) -> tuple[float, float]:
+    """AUC of gradient-boosted trees telling data hits from generated hits, and its error.
 
     Features per hit: the tube (categorical: per-tube QE, offsets and widths are what differs), residual,
-    charge and expected light; trained on one half of each sample, scored on the other.
+    charge and expected light.  Each sample's events are split at random into a training and a test half
+    (hits of one event share its reconstruction errors, so they stay on one side); the error is the spread
+    of the AUC over bootstrap resamples of the test events.
     """
     import xgboost as xgb
 
     rng = np.random.default_rng(seed)
 
-    def pick(t: HitTable, n: int) -> np.ndarray:
-        i = np.sort(rng.choice(t.n_hits, n, replace=False))
-        return np.stack([t.pmt[i], t.t_res_ns[i], t.q_pe[i], t.lam[i]], 1).astype(np.float32)
+    def split(t: HitTable) -> tuple[np.ndarray, np.ndarray]:
+        test_event = rng.random(t.n_events) < 0.5
+        x = np.stack([t.pmt, t.t_res_ns, t.q_pe, t.lam], 1).astype(np.float32)
+        out = []
+        for side in (False, True):
+            i = np.flatnonzero(test_event[t.event] == side)
+            i = rng.choice(i, min(n_max // 2, i.size), replace=False)
+            out.append((x[i], t.event[i]))
+        return out
 
-    n = min(n_max, data.n_hits, gen.n_hits)
-    a, b = pick(data, n), pick(gen, n)
-    half = n // 2
-    x_tr, x_te = np.r_[a[:half], b[:half]], np.r_[a[half:], b[half:]]
-    y_tr = np.r_[np.ones(half), np.zeros(half)]
-    y_te = np.r_[np.ones(n - half), np.zeros(n - half)]
+    (a_tr, _), (a_te, ev_a) = split(data)
+    (b_tr, _), (b_te, ev_b) = split(gen)
     kw = dict(feature_types=["c", "q", "q", "q"], enable_categorical=True)
     booster = xgb.train({"objective": "binary:logistic", "max_depth": 6, "eta": 0.1, "tree_method": "hist",
                          "max_cat_to_onehot": 1, "nthread": 1, "seed": seed},
-                        xgb.DMatrix(x_tr, label=y_tr, **kw), num_boost_round=200)
-    p = booster.predict(xgb.DMatrix(x_te, **kw))
-    value = float(auc(p[y_te == 1], p[y_te == 0]))
-    # Hanley & McNeil (1982) standard error of an AUC
-    n1 = n0 = n - half
-    q1, q2 = value / (2 - value), 2 * value**2 / (1 + value)
-    err = math.sqrt((value * (1 - value) + (n1 - 1) * (q1 - value**2) + (n0 - 1) * (q2 - value**2)) / (n1 * n0))
-    return value, err
+                        xgb.DMatrix(np.r_[a_tr, b_tr], label=np.r_[np.ones(len(a_tr)), np.zeros(len(b_tr))], **kw),
+                        num_boost_round=200)
+    pa, pb = booster.predict(xgb.DMatrix(a_te, **kw)), booster.predict(xgb.DMatrix(b_te, **kw))
+    value = float(auc(pa, pb))
+
+    def resample(p: np.ndarray, ev: np.ndarray) -> np.ndarray:
+        u, inv = np.unique(ev, return_inverse=True)
+        counts = rng.poisson(1.0, u.size)  # Poisson bootstrap of whole events
+        return np.repeat(p, counts[inv])
+
+    boots = [auc(resample(pa, ev_a), resample(pb, ev_b)) for _ in range(n_boot)]
+    return value, float(np.std(boots))
 
 
 def sample_scores(data: HitTable, gen: HitTable, seed: int = 0) -> dict[str, float | None]:

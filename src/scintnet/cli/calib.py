@@ -26,7 +26,7 @@ def bench(
     seed: int = typer.Option(1, "--seed"),
     methods: str = typer.Option("moments,response,gan", "--methods", help="comma-separated: moments, response, gan"),
     gan_steps: int = typer.Option(2000, "--gan-steps", min=1, help="adversarial training steps"),
-    max_iter: int = typer.Option(100, "--max-iter", min=1, help="L-BFGS evaluations per fit block"),
+    max_iter: int = typer.Option(100, "--max-iter", min=1, help="L-BFGS iterations per fit block"),
     workers: int = typer.Option(1, "--workers", "-j", min=1),
     as_json: bool = typer.Option(False, "--json", help="print the result object (keyed by method)"),
 ) -> None:
@@ -131,7 +131,7 @@ def fit(
                               tuple(m.strip() for m in methods.split(",") if m.strip()), n_template=n_template,
                               workers=workers,
                               log=lambda m: err.print(m, highlight=False))
-    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+    except (ValueError, FileNotFoundError, FileExistsError, OSError) as exc:
         _fail(str(exc))
     if as_json:
         _print_json(res)
