@@ -14,6 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..detector.config import DetectorConfig, PMTVariation
+from ..features.maps import select_pmts
 from ..io.events import EventChunk
 from ..io.outputs import check_output
 from ..io.store import EventFile, write_events
@@ -30,16 +31,11 @@ def bad_tubes(params: PMTParams, nominal: PMTParams) -> np.ndarray:
 
 def calibrate_chunk(c: EventChunk, offset_ns: np.ndarray, masked: np.ndarray) -> EventChunk:
     """Hits of ``c`` with per-tube offsets subtracted and masked tubes' hits removed."""
-    pmt = np.asarray(c.hit_pmt, np.int64)
-    keep = ~masked[pmt]
-    ev = np.repeat(np.arange(c.n_events), c.nhit())[keep]
-    offsets = np.concatenate([[0], np.cumsum(np.bincount(ev, minlength=c.n_events))]).astype(np.int64)
-    return EventChunk(hit_offsets=offsets, hit_pmt=c.hit_pmt[keep],
-                      hit_time_ns=(c.hit_time_ns[keep] - offset_ns[pmt[keep]]).astype(np.float32),
-                      hit_charge_pe=c.hit_charge_pe[keep], vertex_mm=c.vertex_mm, edep_MeV=c.edep_MeV,
-                      evis_MeV=c.evis_MeV, npe=c.npe, label=c.label,
-                      dep_offsets=np.zeros(c.n_events + 1, np.int64),  # truth detail is not carried over
-                      prim_offsets=np.zeros(c.n_events + 1, np.int64))
+    k = select_pmts(c, ~masked)
+    k.hit_time_ns = (k.hit_time_ns - offset_ns[np.asarray(k.hit_pmt, np.int64)]).astype(np.float32)
+    k.dep_offsets = np.zeros(c.n_events + 1, np.int64)  # truth detail is not carried over
+    k.prim_offsets = np.zeros(c.n_events + 1, np.int64)
+    return k
 
 
 def apply_calibration(src: str | Path, out: str | Path, params: PMTParams, nominal: PMTParams,

@@ -143,9 +143,6 @@ class HitTable:
     def n_hits(self) -> int:
         return int(self.pmt.size)
 
-    def hits_per_pmt(self) -> np.ndarray:
-        return np.bincount(self.pmt, minlength=self.n_pmt)
-
 
 # residuals below this are before any light of the event (the earliest direct photon is at 0 ns; the
 # reconstruction's t0 and vertex errors are below 2 ns): hits there are dark hits
@@ -182,7 +179,7 @@ def hit_table(chunks: Iterable[EventChunk], cfg: DetectorConfig, rec: Reconstruc
     n_ev = 0
     for chunk in chunks:
         for a in range(0, chunk.n_events, batch):
-            c = chunk_slice(chunk, a, min(a + batch, chunk.n_events))
+            c = chunk.take(np.arange(a, min(a + batch, chunk.n_events)))
             r = rec(c)
             ok = r["valid"] & (r["energy_raw_MeV"] > energy_range_MeV[0]) & (r["energy_raw_MeV"] < energy_range_MeV[1])
             if not ok.any():
@@ -196,14 +193,13 @@ def hit_table(chunks: Iterable[EventChunk], cfg: DetectorConfig, rec: Reconstruc
             lam_ev_sum += np.bincount(lb.ravel(), weights=lam.ravel(), minlength=lam_ev.size).reshape(lam_ev.shape)
             tof_all = np.linalg.norm(pmts.pos_mm[None, :, :] - x[:, None, :], axis=2) / v  # [k, n_pmt]
             pre_open += np.clip(PRE_LIGHT_RES_NS - (t_lo - t0[:, None] - tof_all), 0, None).sum(0)
-            nh = c.nhit()[idx]
-            sel = np.concatenate([np.arange(c.hit_offsets[i], c.hit_offsets[i + 1]) for i in idx]) if idx.size else []
-            ev_local = np.repeat(np.arange(idx.size), nh)
-            pmt = c.hit_pmt[sel].astype(np.int32)
+            c = c.take(idx)  # the selected events and their hits
+            ev_local = np.repeat(np.arange(idx.size), c.nhit())
+            pmt = c.hit_pmt.astype(np.int32)
             tof = np.linalg.norm(pmts.pos_mm[pmt] - x[ev_local], axis=1) / v
             parts["pmt"].append(pmt)
-            parts["t"].append((c.hit_time_ns[sel] - t0[ev_local] - tof).astype(np.float32))
-            parts["q"].append(c.hit_charge_pe[sel].astype(np.float32))
+            parts["t"].append((c.hit_time_ns - t0[ev_local] - tof).astype(np.float32))
+            parts["q"].append(c.hit_charge_pe.astype(np.float32))
             parts["lam"].append(lam[ev_local, pmt].astype(np.float32))
             parts["ev"].append((ev_local + n_ev).astype(np.int32))
             parts["tlo"].append((t_lo - t0[ev_local] - tof).astype(np.float32))
@@ -216,14 +212,6 @@ def hit_table(chunks: Iterable[EventChunk], cfg: DetectorConfig, rec: Reconstruc
     return HitTable(cat["pmt"], cat["t"], cat["q"], cat["lam"], cat["ev"], cat["tlo"], lam_sum, pre_open, lam_ev, lam_ev_sum,
                     cat["e"], cat["r"],
                     (float(t_lo), float(t_hi)), pmts.n)
-
-
-def chunk_slice(c: EventChunk, a: int, b: int) -> EventChunk:
-    """Events ``a:b`` of a chunk (hits and per-event truth)."""
-    h0, h1 = int(c.hit_offsets[a]), int(c.hit_offsets[b])
-    return EventChunk(hit_offsets=c.hit_offsets[a:b + 1] - h0, hit_pmt=c.hit_pmt[h0:h1], hit_time_ns=c.hit_time_ns[h0:h1],
-                      hit_charge_pe=c.hit_charge_pe[h0:h1], vertex_mm=c.vertex_mm[a:b], edep_MeV=c.edep_MeV[a:b],
-                      evis_MeV=c.evis_MeV[a:b], npe=c.npe[a:b], label=c.label[a:b])
 
 
 def read_table(paths: Iterable[str | Path], cfg: DetectorConfig, rec: Reconstructor | None = None) -> HitTable:
@@ -257,9 +245,10 @@ class PMTParams:
 
     def apply_to(self, pmts: PMTArray) -> PMTArray:
         """``pmts`` (the layout) with these per-tube parameters."""
-        return dataclasses.replace(pmts, **{k: np.clip(np.asarray(getattr(self, k), float), 0, None)
-                                            if k != "time_offset_ns" else np.asarray(getattr(self, k), float)
-                                            for k in self.NAMES})
+        arrays = {k: np.asarray(getattr(self, k), float) for k in self.NAMES}
+        for k in ("qe", "tts_sigma_ns", "spe_sigma", "dark_rate_hz"):  # physical ranges (offsets are signed)
+            arrays[k] = np.clip(arrays[k], 0, None)
+        return dataclasses.replace(pmts, **arrays)
 
     def to_dict(self) -> dict[str, list[float]]:
         return {k: [float(x) for x in getattr(self, k)] for k in self.NAMES}
