@@ -95,11 +95,27 @@ class PointNetTagger(nn.Module):
         return self.head(h).squeeze(1)
 
 
-def train_pointnet(ps: PointSet, y: np.ndarray, seed: int, epochs: int = 10, batch: int = 128,
-                   lr: float = 2e-3, max_negatives: int = 4000) -> PointNetTagger:
-    """Train on candidates that have a pair (the others are never tagged); class-weighted BCE.
+def _auc(score: np.ndarray, y: np.ndarray) -> float:
+    """Rank AUC (Mann-Whitney), ties counted half."""
+    from scipy.stats import rankdata
 
-    At most ``max_negatives`` 136Xe candidates are used (a small CPU budget; spallation is rare).
+    npos, nneg = int(y.sum()), int((~y).sum())
+    if npos == 0 or nneg == 0:
+        return 0.5
+    r = rankdata(score)
+    return float((r[y].sum() - npos * (npos + 1) / 2) / (npos * nneg))
+
+
+def train_pointnet(ps: PointSet, y: np.ndarray, seed: int, epochs: int = 30, batch: int = 256,
+                   lr: float = 3e-3, max_negatives: int = 40000, val_fraction: float = 0.2,
+                   log=None) -> PointNetTagger:
+    """Train on candidates that have a pair (the others are never tagged).
+
+    Class-weighted BCE, AdamW with a one-cycle schedule (warm-up then cosine decay), and the
+    epoch with the best AUC on a held-out ``val_fraction`` of the training candidates is kept:
+    with 4000 negatives, 10 epochs at a fixed rate and the last epoch kept, the tagger stopped
+    at 12-16 % where the likelihood on the same pairs reaches 35 % (docs/tagging.md).  At most
+    ``max_negatives`` 136Xe candidates are used (the CPU budget; spallation is rare).
     """
     from .. import configure_runtime
 
@@ -110,21 +126,44 @@ def train_pointnet(ps: PointSet, y: np.ndarray, seed: int, epochs: int = 10, bat
     neg = idx[y[idx] == 0]
     if neg.size > max_negatives:
         idx = np.sort(np.r_[idx[y[idx] == 1], rng.choice(neg, max_negatives, replace=False)])
+    yy = y[idx].astype(bool)
+    if yy.sum() < 4 or (~yy).sum() < 4:
+        raise ValueError(f"too few candidates with a muon pair to train PointNet ({int(yy.sum())} spallation, "
+                         f"{int((~yy).sum())} 136Xe); use a longer or spallation-enriched stream")
+    # stratified validation split: the same fraction of each class
+    val = np.zeros(idx.size, bool)
+    for cls in (True, False):
+        c = np.flatnonzero(yy == cls)
+        val[rng.choice(c, max(1, int(round(val_fraction * c.size))), replace=False)] = True
+    tr_i, va_i = idx[~val], idx[val]
     model = PointNetTagger(ps.points.shape[2])
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    P, M, T = (torch.from_numpy(ps.points[idx]), torch.from_numpy(ps.mask[idx]), torch.from_numpy(ps.log_dt[idx]))
-    Y = torch.from_numpy(y[idx].astype(np.float32))
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    steps = epochs * int(np.ceil(tr_i.size / batch))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(steps, 1), pct_start=0.15)
+    P, M, T = (torch.from_numpy(ps.points[tr_i]), torch.from_numpy(ps.mask[tr_i]),
+               torch.from_numpy(ps.log_dt[tr_i]))
+    Y = torch.from_numpy(y[tr_i].astype(np.float32))
     pos_w = torch.tensor(float((Y == 0).sum() / max((Y == 1).sum(), 1)))
     lossf = nn.BCEWithLogitsLoss(pos_weight=pos_w)
-    model.train()
-    for _ in range(epochs):
-        perm = rng.permutation(idx.size)
-        for s in range(0, idx.size, batch):
+    vps = PointSet(ps.points[va_i], ps.mask[va_i], ps.log_dt[va_i], ps.has_pair[va_i])
+    best, best_state = -1.0, None
+    for ep in range(epochs):
+        model.train()
+        perm = rng.permutation(tr_i.size)
+        for s in range(0, tr_i.size, batch):
             b = torch.from_numpy(perm[s: s + batch])
             opt.zero_grad()
             loss = lossf(model(P[b], M[b], T[b]), Y[b])
             loss.backward()
             opt.step()
+            sched.step()
+        auc = _auc(score_pointnet(model, vps), y[va_i].astype(bool))
+        if auc > best:
+            best, best_state = auc, {k: v.clone() for k, v in model.state_dict().items()}
+        if log is not None:
+            log(f"PointNet epoch {ep + 1}/{epochs}: validation AUC {auc:.4f} (best {best:.4f})")
+    model.load_state_dict(best_state)
+    model.best_val_auc = best
     return model
 
 

@@ -90,12 +90,13 @@ def run_tagging(stream: Stream, cfg: TagConfig, plots: Path | None = None, point
             log(f"PointNet ({mode})")
             ps = build_points(stream, cands, pairs, sc.max_distance_mm, sc.max_points, sc.track_dedx_radius_mm, mode)
             tr = _subset(ps, train)
-            model = train_pointnet(tr, cands.is_spallation[train], seed=sc.seed)
+            model = train_pointnet(tr, cands.is_spallation[train], seed=sc.seed, log=log)
             s = score_pointnet(model, _subset(ps, test))
             c = efficiency_curve(s, cands.is_spallation[test])
             w = working_point(c, sc.false_tag_target)
             res["pointnet"][mode] = {"spallation_tagged": w["spallation_tagged"], "false_tag": w["exposure_lost"],
-                                     "spallation_tagged_err": binomial_error(w["spallation_tagged"], n_sp)}
+                                     "spallation_tagged_err": binomial_error(w["spallation_tagged"], n_sp),
+                                     "best_val_auc": model.best_val_auc}
             curves[f"pointnet_{mode}"] = c
         # the likelihood at the same 10 % false-tag point, for comparison
         res["likelihood_at_false_tag"] = working_point(curve, sc.false_tag_target)
