@@ -9,6 +9,9 @@ A stream file (written by :func:`scintnet.sim.stream.run_stream`) holds a time-s
               shower_offsets i8[n+1], shower_s_mm f4, shower_E_MeV f4
     attrs     format="scintnet-stream", scintnet_version, config (JSON), days, seed, event_types (JSON),
               nuclides (JSON), regions (JSON), complete
+    /convection  (only when the config's ``[convection]`` is enabled) periods_s f8[n, 2]: the injected
+              convection periods (start, stop in s, disjoint, time-ordered, clipped to the stream); then
+              /events also has ``convection i1`` (1: an extra 214Bi/214Po decay injected by a period)
 
 ``type`` codes are :data:`EVENT_TYPES`, ``region`` codes :data:`REGIONS`, ``nuclide`` an index into
 :data:`NUCLIDES` (-1: none).  The ``config`` attribute is a :class:`StreamConfig` (its schema lives here
@@ -143,6 +146,24 @@ class Singles:
 
 
 @dataclass(frozen=True)
+class Convection:
+    """Periods of convection in the mini-balloon (KamNet paper sec. V.B) that pull 214Bi off the film.
+
+    Period starts are a Poisson process (``rate_per_day``) with exponential durations
+    (``mean_duration_days``); overlapping periods merge.  During a period extra 214Bi decays (each with its
+    214Po follow-up) occur inside the XeLS at ``bi214_factor`` x the film's 214Bi decay rate, at an
+    exponential depth ``depth_mm`` inward from the balloon.  Off by default: a disabled section changes
+    nothing (the stream, its stored config and its file are those of a stream without it).
+    """
+
+    enabled: bool = False
+    rate_per_day: float = 0.03
+    mean_duration_days: float = 2.0
+    bi214_factor: float = 3.0
+    depth_mm: float = 400.0
+
+
+@dataclass(frozen=True)
 class StreamConfig:
     """Everything that fixes a stream's physics (with ``days`` and ``seed``, its content)."""
 
@@ -157,13 +178,18 @@ class StreamConfig:
     radioactivity: Radioactivity
     ibd: IBD
     singles: Singles
+    convection: Convection = field(default_factory=Convection)
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+        d = dataclasses.asdict(self)
+        if not self.convection.enabled:
+            del d["convection"]  # a disabled section leaves the stored config (and chunk stamps) as before
+        return json.dumps(d, sort_keys=True)
 
 
 _SECTIONS = {"geometry": StreamGeometry, "response": Response, "muons": Muons, "neutrons": Neutrons,
-             "spallation": Spallation, "radioactivity": Radioactivity, "ibd": IBD, "singles": Singles}
+             "spallation": Spallation, "radioactivity": Radioactivity, "ibd": IBD, "singles": Singles,
+             "convection": Convection}
 
 
 def _stream_error(exc: ConfigError) -> StreamConfigError:
@@ -194,6 +220,9 @@ def stream_config_from_dict(d: dict[str, Any]) -> StreamConfig:
         (all(x.relative_yield >= 0 for x in cfg.spallation.xe_isotopes), "spallation.xe_isotopes: yields >= 0"),
         (cfg.ibd.rate_per_day >= 0 and cfg.singles.rate_hz >= 0, "ibd / singles rates must be >= 0"),
         (0 <= cfg.singles.external_fraction <= 1, "singles.external_fraction must be in [0, 1]"),
+        (0 <= cfg.convection.rate_per_day <= 100 and cfg.convection.mean_duration_days > 0
+         and cfg.convection.bi214_factor >= 0 and cfg.convection.depth_mm > 0,
+         "convection: need 0 <= rate_per_day <= 100, mean_duration_days > 0, bi214_factor >= 0, depth_mm > 0"),
     ]
     for ok, msg in checks:
         if not ok:
@@ -236,11 +265,18 @@ def read_chunk(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, np.nd
 
 
 def write_stream(out: str | Path, events: dict[str, np.ndarray], muons: dict[str, np.ndarray], *, days: float,
-                 seed: int, config_json: str) -> None:
-    """Write a complete stream file atomically (tables time-sorted with global ids, dtypes as in the layout)."""
+                 seed: int, config_json: str, convection_s: np.ndarray | None = None) -> None:
+    """Write a complete stream file atomically (tables time-sorted with global ids, dtypes as in the layout).
+
+    ``convection_s``: the injected convection periods (n, 2) in s, written as ``/convection/periods_s``
+    (None: no group, the stream has no convection truth)."""
     with atomic_path(out) as tmp, create_h5(tmp) as h5:
         _write_group(h5.create_group("events"), events)
         _write_group(h5.create_group("muons"), muons)
+        if convection_s is not None:
+            per = np.asarray(convection_s, np.float64).reshape(-1, 2)
+            h5.create_group("convection").create_dataset("periods_s", data=per, chunks=True if per.size else None,
+                                                         fletcher32=bool(per.size))
         h5.attrs.update(format=FORMAT, scintnet_version=__version__, days=days, seed=seed, config=config_json,
                         event_types=json.dumps(EVENT_TYPES), nuclides=json.dumps(list(NUCLIDES)),
                         regions=json.dumps(REGIONS), complete=True)
@@ -258,6 +294,7 @@ class Stream:
     days: float
     config: StreamConfig
     attrs: dict[str, Any] = field(default_factory=dict)
+    convection_s: np.ndarray | None = None  # injected convection periods (n, 2) in s; None: no such truth
 
     def of_type(self, *names: str) -> np.ndarray:
         return np.isin(self.events["type"], [EVENT_TYPES[n] for n in names])
@@ -308,12 +345,19 @@ def read_stream(path: str | Path) -> Stream:
                     raise StreamConfigError(f"{path}: events/{need} missing")
             _check_table(ev, "events", path)
             _check_table(mu, "muons", path)
+            conv = None
+            if isinstance(h5.get("convection"), h5py.Group):
+                conv = np.asarray(h5["convection"]["periods_s"][()], np.float64).reshape(-1, 2)
+                if conv.size and (not np.isfinite(conv).all() or np.any(conv[:, 1] < conv[:, 0])
+                                  or np.any(conv[1:, 0] < conv[:-1, 1])):
+                    raise StreamConfigError(f"{path}: convection/periods_s are not disjoint ordered (start, stop) "
+                                            "pairs (corrupt file)")
             raw = h5.attrs["config"]
             cfg = stream_config_from_dict(json.loads(raw if isinstance(raw, str) else raw.decode()))
             days = float(h5.attrs["days"])
             if not 0 < days < 1e7:
                 raise StreamConfigError(f"{path}: bad stream length {days} days")
-            return Stream(ev, mu, days, cfg, {k: h5.attrs[k] for k in h5.attrs})
+            return Stream(ev, mu, days, cfg, {k: h5.attrs[k] for k in h5.attrs}, conv)
     except EventFileError as exc:
         raise StreamConfigError(str(exc)) from None
     except (OSError, KeyError, ValueError, TypeError, AttributeError, UnicodeDecodeError) as exc:

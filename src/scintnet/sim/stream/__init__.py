@@ -29,6 +29,7 @@ from ...io.stream import (
 from .config import (
                           DAY_S,
                           IBD,
+                          Convection,
                           YEAR_S,
                           Muons,
                           Neutrons,
@@ -46,6 +47,7 @@ from .config import (
 )
 from .driver import StreamRun, merge_chunks, run_stream
 from .physics import (
+                          convection_periods_s,
                           generate_chunk,
                           half_life_s,
                           sample_singles,
@@ -63,6 +65,7 @@ __all__ = [
                           "REGIONS",
                           "SPALLATION_TYPES",
                           "YEAR_S",
+                          "Convection",
                           "Muons",
                           "Neutrons",
                           "Radioactivity",
@@ -75,6 +78,7 @@ __all__ = [
                           "StreamGeometry",
                           "StreamRun",
                           "XeIsotope",
+                          "convection_periods_s",
                           "generate_chunk",
                           "half_life_s",
                           "list_stream_presets",

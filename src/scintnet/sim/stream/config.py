@@ -13,6 +13,7 @@ from ...config import ConfigError, apply_overrides, list_presets, preset_text, r
 from ...io.stream import (
     _SECTIONS,
     IBD,
+    Convection,
     Muons,
     Neutrons,
     Radioactivity,
@@ -32,6 +33,7 @@ __all__ = [
     "IBD",
     "YEAR_S",
     "_SECTIONS",
+    "Convection",
     "Muons",
     "Neutrons",
     "Radioactivity",

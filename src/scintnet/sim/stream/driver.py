@@ -26,7 +26,7 @@ from ...io.stream import (
     write_stream,
 )
 from .config import DAY_S, StreamConfig, StreamConfigError, stream_config_from_dict
-from .physics import generate_chunk
+from .physics import convection_periods_s, generate_chunk
 
 
 @dataclass(frozen=True)
@@ -145,8 +145,14 @@ def merge_chunks(run: StreamRun, workdir: Path, out: Path) -> dict[str, Any]:
     for k in ("entry_mm", "dir", "length_mm", "impact_mm", "edep_MeV", "reco_entry_mm", "reco_dir",
               "shower_s_mm", "shower_E_MeV"):
         M[k] = M[k].astype(np.float32)
-    write_stream(out, E, M, days=run.days, seed=run.seed, config_json=run.config_json)
+    cfg = run.cfg
+    conv = convection_periods_s(cfg, run.seed, t_end) if cfg.convection.enabled else None
+    write_stream(out, E, M, days=run.days, seed=run.seed, config_json=run.config_json, convection_s=conv)
     counts = {k: int((E["type"] == v).sum()) for k, v in EVENT_TYPES.items()}
-    return {"out": str(out), "days": run.days, "n_events": int(E["t_s"].size), "n_muons": int(M["t_s"].size),
-            "counts": counts}
+    res = {"out": str(out), "days": run.days, "n_events": int(E["t_s"].size), "n_muons": int(M["t_s"].size),
+           "counts": counts}
+    if conv is not None:
+        res["convection"] = {"n_periods": int(conv.shape[0]), "days": float((conv[:, 1] - conv[:, 0]).sum() / DAY_S),
+                             "injected_events": int(E["convection"].sum())}
+    return res
 

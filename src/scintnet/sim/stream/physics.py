@@ -414,8 +414,75 @@ def generate_chunk(cfg: StreamConfig, seed: int, chunk: int, t0_s: float, t1_s: 
     ev["E_MeV"] = _smear_energy(ev["true_E_MeV"], resp, rng)
     ev["pos_mm"] = _smear_pos(ev["true_pos_mm"], np.maximum(ev["true_E_MeV"], 0.1), resp, rng)
     ev["detected"] &= (ev["E_MeV"] > resp.energy_threshold_MeV).astype(np.int8)
+    if cfg.convection.enabled:
+        ev = _add_convection(ev, cfg, seed, chunk, t0_s, t1_s)
     mu_all = _concat_muons(muons)
     return {"events": ev, "muons": mu_all}
+
+
+# --------------------------------------------------------------------------- convection periods (paper sec. V.B)
+
+_CONVECTION_STREAM = 0x636F6E76  # "conv": the convection draws' own seed stream (no other draw changes)
+
+
+def convection_periods_s(cfg: StreamConfig, seed: int, t_end_s: float) -> np.ndarray:
+    """The injected convection periods up to ``t_end_s``: (n, 2) disjoint (start, stop) in s, clipped to it.
+
+    Starts are a Poisson process of ``rate_per_day``, durations exponential with ``mean_duration_days``;
+    overlapping periods merge.  Drawn in order from their own seed stream, so the periods before any time
+    are the same whatever ``t_end_s`` (each chunk regenerates them; the stream end only clips them)."""
+    c = cfg.convection
+    if not c.enabled or c.rate_per_day <= 0 or t_end_s <= 0:
+        return np.zeros((0, 2))
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), _CONVECTION_STREAM]))
+    per: list[list[float]] = []
+    t = 0.0
+    while True:
+        t += rng.exponential(DAY_S / c.rate_per_day)
+        dur = rng.exponential(c.mean_duration_days * DAY_S)
+        if t >= t_end_s:
+            break
+        stop = min(t + dur, t_end_s)
+        if per and t <= per[-1][1]:
+            per[-1][1] = max(per[-1][1], stop)
+        else:
+            per.append([t, stop])
+    return np.asarray(per, np.float64).reshape(-1, 2)
+
+
+def _add_convection(ev: dict[str, np.ndarray], cfg: StreamConfig, seed: int, chunk: int, t0_s: float,
+                    t1_s: float) -> dict[str, np.ndarray]:
+    """Append the chunk's convection-injected 214Bi-214Po pairs (own seed stream, own response draws) and the
+    ``convection`` flag column (1: injected)."""
+    g, ra, c = cfg.geometry, cfg.radioactivity, cfg.convection
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(chunk), _CONVECTION_STREAM]))
+    per = convection_periods_s(cfg, seed, t1_s)
+    lo, hi = np.maximum(per[:, 0], t0_s), np.minimum(per[:, 1], t1_s)
+    lo, hi = lo[hi > lo], hi[hi > lo]
+    # the film's 214Bi decay rate (Bq; as in generate_chunk step 4), scaled by bi214_factor while a period lasts
+    rate = c.bi214_factor * ra.u238_film_g_per_g * ra.film_mass_g * 12.35e3 * 0.99979
+    k_per = rng.poisson(rate * (hi - lo)) if lo.size else np.zeros(0, np.int64)
+    k = int(k_per.sum())
+    tab = _Table()
+    if k:
+        t = np.repeat(lo, k_per) + rng.random(k) * np.repeat(hi - lo, k_per)
+        r = np.maximum(g.xels_radius_mm - rng.exponential(c.depth_mm, k), 0.0)
+        pos = _unit(rng, k) * r[:, None]
+        ids = tab.add(t, EVENT_TYPES["bi214"], sample_spectrum_MeV("Bi214", k, rng), pos,
+                      nuclide=_NUCLIDE_CODE["Bi214"], region=REGIONS["xels"])
+        tab.add(t + rng.exponential(half_life_s("Po214") / np.log(2), k), EVENT_TYPES["po214"],
+                _alpha_visible_MeV(np.full(k, 7.687)), pos, nuclide=_NUCLIDE_CODE["Po214"],
+                region=REGIONS["xels"], parent=ids)
+    extra = tab.arrays()
+    n0 = ev["t_s"].size
+    extra["E_MeV"] = _smear_energy(extra["true_E_MeV"], cfg.response, rng)
+    extra["pos_mm"] = _smear_pos(extra["true_pos_mm"], np.maximum(extra["true_E_MeV"], 0.1), cfg.response, rng)
+    extra["detected"] = (extra["detected"].astype(np.int8) & (extra["E_MeV"] > cfg.response.energy_threshold_MeV)).astype(np.int8)
+    extra["parent"] = np.where(extra["parent"] >= 0, extra["parent"] + n0, -1)
+    out = {key: np.concatenate([v, np.asarray(extra[key]).astype(v.dtype, copy=False).reshape(-1, *v.shape[1:])])
+           for key, v in ev.items()}
+    out["convection"] = np.concatenate([np.zeros(n0, np.int8), np.ones(extra["t_s"].size, np.int8)])
+    return out
 
 
 def sample_singles(cfg: StreamConfig, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
