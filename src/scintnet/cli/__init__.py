@@ -15,7 +15,7 @@ from typing import Optional
 
 import typer
 
-from . import accel, analysis, calib, display, jets, reco, sim, sparse, study, tagging, train
+from . import accel, analysis, calib, clean, display, jets, reco, sim, sparse, study, tagging, train
 from ._common import DEBUG, SafeGroup
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, cls=SafeGroup, pretty_exceptions_enable=False,
@@ -40,7 +40,7 @@ def _root(debug: bool = typer.Option(False, "--debug", help="show the Python tra
 
 
 # the order of `scintnet --help` and `scintnet bench --help`: the stages' commands in this order, then the groups
-for _stage in (sim, reco, train, analysis, tagging, display):
+for _stage in (sim, reco, train, analysis, tagging, clean, display):
     app.add_typer(_stage.app)  # no name: the stage's commands become top-level commands
 for _stage in (sim, reco, train, analysis):
     bench_app.add_typer(_stage.bench_app)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import ConfigError, build, preset_text, read_toml
@@ -53,11 +53,42 @@ class PIDConfig:
 
 
 @dataclass(frozen=True)
+class CleanConfig:
+    """Data cleaning (KamNet paper sec. V.B): per-period two-template fits of the topology score.
+
+    ``false_flag_probability``: the asymptotic probability that a period without excess is flagged (the
+    one-sided likelihood-ratio threshold is its normal quantile squared).  ``single_site_rate``: "free"
+    (the single-site yield of a period is profiled) or "global" (fixed to the stream-wide rate: 136Xe
+    2nbb does not vary in time)."""
+
+    period_days: float = 1.0
+    fiducial_radius_mm: float = 1570.0
+    energy_MeV: tuple[float, float] = (2.0, 3.0)
+    muon_veto_s: float = 2.0e-3
+    n_score_bins: int = 10
+    bg_class: str = "beta_gamma"
+    false_flag_probability: float = 0.01
+    single_site_rate: str = "global"
+    min_events: int = 30
+    seed: int = 13
+
+    def __post_init__(self) -> None:
+        ok = (self.period_days > 0 and self.fiducial_radius_mm > 0 and self.energy_MeV[0] < self.energy_MeV[1]
+              and self.muon_veto_s >= 0 and self.n_score_bins >= 2 and 0 < self.false_flag_probability < 0.5
+              and self.single_site_rate in ("free", "global") and self.min_events > 0)
+        if not ok:
+            raise TagConfigError("clean: need period_days > 0, fiducial_radius_mm > 0, energy_MeV (low, high), "
+                                 "muon_veto_s >= 0, n_score_bins >= 2, 0 < false_flag_probability < 0.5, "
+                                 "single_site_rate 'free' or 'global', min_events > 0")
+
+
+@dataclass(frozen=True)
 class TagConfig:
     name: str
     spallation: SpallationTagConfig
     coincidence: CoincidenceConfig
     pid: PIDConfig
+    clean: CleanConfig = field(default_factory=CleanConfig)
 
 
 def load_tag_config(preset: str = "klz800", path: str | Path | None = None) -> TagConfig:
