@@ -23,6 +23,8 @@ class SpallationTagConfig:
     track_dedx_radius_mm: float
     max_points: int
     seed: int
+    max_pairs_train: int = 60000
+    pointnet_epochs: int = 25
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,8 @@ def load_tag_config(preset: str = "klz800", path: str | Path | None = None) -> T
         (s.window_s > 0 and s.max_distance_mm > 0 and s.fiducial_radius_mm > 0, "spallation: window_s, "
          "max_distance_mm and fiducial_radius_mm must be > 0"),
         (0 < s.exposure_loss_target < 1 and 0 < s.false_tag_target < 1, "spallation: targets must be in (0, 1)"),
-        (s.max_points > 0, "spallation.max_points must be > 0"),
+        (s.max_points > 0 and s.max_pairs_train > 0 and s.pointnet_epochs > 0,
+         "spallation: max_points, max_pairs_train and pointnet_epochs must be > 0"),
         (c.max_dt_s > 0 and c.max_dr_mm > 0 and c.delayed_MeV[0] < c.delayed_MeV[1] and c.muon_veto_s >= 0,
          "coincidence: need max_dt_s > 0, max_dr_mm > 0, delayed_MeV (low, high), muon_veto_s >= 0"),
         (p.energy_MeV > 0 and p.positron_kinetic_MeV >= 0 and p.events_per_class > 0 and p.epochs > 0

@@ -83,20 +83,26 @@ def run_tagging(stream: Stream, cfg: TagConfig, plots: Path | None = None, point
         res["split"]["file"] = str(split_out)
     curves = {"likelihood": curve}
     if pointnet:
-        from .pointnet import build_points, score_pointnet, train_pointnet
+        from .pointnet import build_pair_points, neutron_index, score_candidates, train_pointnet, training_pairs
 
         res["pointnet"] = {"reference": REFERENCE["pointnet"]}
+        index = neutron_index(stream)
+        geo = (sc.max_distance_mm, sc.max_points, sc.track_dedx_radius_mm)
+        pidx, py = training_pairs(cands, pairs, train, sc.max_pairs_train, np.random.default_rng(sc.seed))
         for mode in ("base", "track", "dedx"):
-            log(f"PointNet ({mode})")
-            ps = build_points(stream, cands, pairs, sc.max_distance_mm, sc.max_points, sc.track_dedx_radius_mm, mode)
-            tr = _subset(ps, train)
-            model = train_pointnet(tr, cands.is_spallation[train], seed=sc.seed, log=log)
-            s = score_pointnet(model, _subset(ps, test))
+            log(f"PointNet ({mode}) on {int(py.sum())} true-parent and {int((~py).sum())} accidental pairs")
+            t = time.perf_counter()
+            pp = build_pair_points(stream, cands, pairs, pidx, *geo, mode, index)
+            model = train_pointnet(pp, py, seed=sc.seed, epochs=sc.pointnet_epochs, log=log)
+            t_train = time.perf_counter() - t
+            t = time.perf_counter()
+            s = score_candidates(model, stream, cands, pairs, test, *geo, mode, index=index)[test]
             c = efficiency_curve(s, cands.is_spallation[test])
             w = working_point(c, sc.false_tag_target)
             res["pointnet"][mode] = {"spallation_tagged": w["spallation_tagged"], "false_tag": w["exposure_lost"],
                                      "spallation_tagged_err": binomial_error(w["spallation_tagged"], n_sp),
-                                     "best_val_auc": model.best_val_auc}
+                                     "best_val_auc": model.best_val_auc, "best_val_partial_auc": model.best_val_pauc,
+                                     "train_s": t_train, "score_s": time.perf_counter() - t}
             curves[f"pointnet_{mode}"] = c
         # the likelihood at the same 10 % false-tag point, for comparison
         res["likelihood_at_false_tag"] = working_point(curve, sc.false_tag_target)
@@ -123,12 +129,6 @@ def run_tagging(stream: Stream, cfg: TagConfig, plots: Path | None = None, point
 def _eff_at_purity(ev: dict[str, Any], purity: float) -> float:
     ok = ev["purity"] >= purity
     return float(ev["efficiency"][ok].max()) if ok.any() else 0.0
-
-
-def _subset(ps, m: np.ndarray):
-    from .pointnet import PointSet
-
-    return PointSet(ps.points[m], ps.mask[m], ps.log_dt[m], ps.has_pair[m])
 
 
 def make_plots(folder: Path, curves: dict[str, Any], cands: Candidates, pairs, test: np.ndarray) -> list[str]:
