@@ -153,3 +153,28 @@ def test_pointnet_per_pair_tag_learns(stream, tmp_path):
     save_model(model, str(f))
     s2 = score_candidates(load_model(str(f)), stream, c, p, test, *geo, "track", index=index)[test]
     assert np.allclose(s, s2, atol=1e-5)
+
+
+def test_short_stream_trains_on_an_enriched_stream(tmp_path):
+    """A stream too short to train on is tagged with taggers learned on its enriched twin, simulated once beside
+    it (x100 Xe spallation, own seed) and reused; a different file at that path is refused, not overwritten."""
+    from scintnet.tagging.report import default_training_stream_path, resolve_training_stream, run_tagging
+
+    p = tmp_path / "short.h5"
+    run_stream(load_stream_config(overrides=["chunk_days=2.0"]), 3.0, 3, p)
+    s = read_stream(p)
+    cfg = load_tag_config()
+    tr, info = resolve_training_stream(s, p, cfg)
+    assert info["generated"] and default_training_stream_path(p).exists()
+    assert tr.config.spallation.xe_roi_per_year == pytest.approx(100 * s.config.spallation.xe_roi_per_year)
+    res = run_tagging(s, cfg, pointnet=False, train_stream=tr)
+    assert res["training_stream"]["n_spallation_candidates"] >= 40
+    # every data candidate is a test candidate; the exposure lost is measured on them
+    assert res["likelihood"]["n_spallation_test"] == res["n_spallation_candidates"]
+    assert 0.0 < res["likelihood"]["exposure_lost"] <= cfg.spallation.exposure_loss_target
+    assert resolve_training_stream(s, p, cfg)[1]["generated"] is False  # reused
+    q = tmp_path / "other.h5"
+    run_stream(load_stream_config(overrides=["chunk_days=2.0"]), 3.0, 4, q)
+    default_training_stream_path(q).write_bytes(p.read_bytes())  # not q's training stream
+    with pytest.raises(ValueError, match="not the enriched training stream"):
+        resolve_training_stream(read_stream(q), q, cfg)

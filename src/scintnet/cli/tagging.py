@@ -84,30 +84,45 @@ def tag(
     no_plots: bool = typer.Option(False, "--no-plots"),
     no_pointnet: bool = typer.Option(False, "--no-pointnet", help="skip the PointNet trainings"),
     split: Optional[Path] = typer.Option(None, "--split", help="write tagged/untagged rows (.npz)"),
+    train: Optional[Path] = typer.Option(
+        None, "--train", help="stream to train the taggers on (default: the data stream, split in halves, when it "
+        "holds enough Xe spallation; else a spallation-enriched stream simulated once beside it, STEM.train.h5)"),
+    workers: int = typer.Option(1, "--workers", "-j", min=1, help="workers for simulating the training stream"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Likelihood and PointNet spallation tags, XGBoost coincidence tagger: figures and plots."""
     from ..io.stream import StreamConfigError, read_stream
     from ..tagging.config import TagConfigError, load_tag_config
-    from ..tagging.report import run_tagging
+    from ..tagging.report import resolve_training_stream, run_tagging
 
     try:
         cfg = load_tag_config(preset, config)
         s = read_stream(path)
         log = (lambda m: err.print(f"[dim]{m}...[/dim]")) if not as_json else None
-        res = run_tagging(s, cfg, None if no_plots else plots, not no_pointnet, log, split)
+        tr, info = resolve_training_stream(s, path, cfg, train, workers, log)
+        res = run_tagging(s, cfg, None if no_plots else plots, not no_pointnet, log, split, tr)
+        if info is not None:
+            res["training_stream"] = info | res.get("training_stream", {})
     except (StreamConfigError, TagConfigError, ValueError) as exc:
         _fail(str(exc))
     if as_json:
         _print_json(res)
         return
     lk = res["likelihood"]
-    out.print(f"likelihood tag: {100 * lk['spallation_tagged']:.1f} +- {100 * lk['spallation_tagged_err']:.1f} % "
+
+    def pct(v):
+        return "n/a" if v is None else f"{100 * v:.1f}"
+
+    if "training_stream" in res:
+        t = res["training_stream"]
+        out.print(f"trained on {t['path']} ({t['n_spallation_candidates']} Xe-spallation candidates); figures on the "
+                  f"{lk['n_spallation_test']} of this stream", highlight=False)
+    out.print(f"likelihood tag: {pct(lk['spallation_tagged'])} +- {pct(lk['spallation_tagged_err'])} % "
               f"of Xe spallation tagged into {100 * lk['exposure_lost']:.1f} % of exposure "
               f"[{lk['reference']}]", highlight=False)
     for mode, v in res.get("pointnet", {}).items():
         if isinstance(v, dict):
-            out.print(f"PointNet {mode}: {100 * v['spallation_tagged']:.1f} % at {100 * v['false_tag']:.1f} % false tag",
+            out.print(f"PointNet {mode}: {pct(v['spallation_tagged'])} % at {100 * v['false_tag']:.1f} % false tag",
                       highlight=False)
     c = res["coincidence"]
     if "accuracy" in c:

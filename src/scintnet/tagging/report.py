@@ -47,35 +47,142 @@ def check_spallation_statistics(n_spallation: int, days: float) -> None:
                      "spallation.xe_roi_per_year=2000, docs/tagging.md)")
 
 
+# The training stream `tag` simulates when the data stream is too short: the data stream's own configuration with
+# Xe spallation x100 and IBD x20 (the docs/tagging.md enrichment), same length, its own seed.  The likelihood
+# PDFs and the networks learn shapes (dT, distance, neutron clouds), which the enrichment leaves unchanged; the
+# accidental-neutron density grows by a few %.  A choice, not a literature number.
+TRAIN_ENRICHMENT = {"spallation.xe_roi_per_year": 100.0, "ibd.rate_per_day": 20.0}
+TRAIN_SEED_OFFSET = 7919
+
+
+def training_stream_config(stream: Stream) -> tuple[Any, list[str]]:
+    """(StreamConfig, overrides) of the spallation-enriched training stream for ``stream``."""
+    import json
+
+    from ..config import apply_overrides
+    from ..io.stream import stream_config_from_dict
+
+    d = json.loads(stream.config.to_json())
+    ov = []
+    for key, factor in TRAIN_ENRICHMENT.items():
+        sec, fld = key.split(".")
+        ov.append(f"{key}={float(d[sec][fld]) * factor!r}")
+    apply_overrides(d, ov)
+    return stream_config_from_dict(d), ov
+
+
+def training_stream(stream: Stream, path: Path, workers: int = 1,
+                    log: Callable[[str], None] | None = None) -> tuple[Stream, dict[str, Any]]:
+    """Read, or simulate once, the enriched training stream of :func:`training_stream_config` at ``path``.
+
+    An existing file is reused only when it is that stream (configuration, days and seed); anything else is an
+    error, never overwritten.
+    """
+    import json
+
+    from ..io.stream import read_stream
+    from ..sim.stream import run_stream
+
+    cfg, ov = training_stream_config(stream)
+    seed = int(stream.attrs.get("seed", 0)) + TRAIN_SEED_OFFSET
+    info = {"path": str(path), "days": stream.days, "seed": seed, "overrides": ov}
+    path = Path(path)
+    if path.exists():
+        tr = read_stream(path)
+        same = (json.loads(tr.config.to_json()) == json.loads(cfg.to_json()) and tr.days == stream.days
+                and int(tr.attrs.get("seed", -1)) == seed)
+        if not same:
+            raise ValueError(f"{path} exists but is not the enriched training stream of this stream "
+                             "(config/days/seed differ); remove it or pass it with --train")
+        return tr, info | {"generated": False}
+    if log:
+        log(f"simulating a {stream.days:g}-day training stream ({', '.join(ov)}) into {path}")
+    run_stream(cfg, stream.days, seed, path, workers)
+    return read_stream(path), info | {"generated": True}
+
+
+def default_training_stream_path(data_path: str | Path) -> Path:
+    p = Path(data_path)
+    return p.with_name(p.stem + ".train" + p.suffix)
+
+
+def resolve_training_stream(stream: Stream, data_path: str | Path, cfg: TagConfig, train_path: str | Path | None = None,
+                            workers: int = 1, log: Callable[[str], None] | None = None
+                            ) -> tuple[Stream | None, dict[str, Any] | None]:
+    """The stream the taggers learn on: ``train_path`` if given; else ``None`` (the data stream itself, split
+    in halves) when it holds enough Xe-spallation candidates; else the enriched training stream beside it
+    (:func:`training_stream`, simulated once)."""
+    from ..io.stream import read_stream
+
+    if train_path is not None:
+        return read_stream(train_path), {"path": str(train_path), "generated": False}
+    sc = cfg.spallation
+    n = int(select_candidates(stream, sc.fiducial_radius_mm, sc.min_energy_MeV).is_spallation.sum())
+    try:
+        check_spallation_statistics(n, stream.days)
+        return None, None
+    except ValueError as exc:
+        if log:
+            log(f"{exc}; training on an enriched stream instead")
+    return training_stream(stream, default_training_stream_path(data_path), workers, log)
+
+
+def _figures(curve: dict[str, np.ndarray], target: float, n_sp: int) -> dict[str, Any]:
+    w = working_point(curve, target)
+    if n_sp == 0:  # no spallation among the test candidates: the tagged fraction is undefined
+        w["spallation_tagged"] = None
+    return w | {"spallation_tagged_err": None if n_sp == 0 else binomial_error(w["spallation_tagged"], n_sp)}
+
+
 def run_tagging(stream: Stream, cfg: TagConfig, plots: Path | None = None, pointnet: bool = True,
-                log: Callable[[str], None] | None = None, split_out: Path | None = None) -> dict[str, Any]:
+                log: Callable[[str], None] | None = None, split_out: Path | None = None,
+                train_stream: Stream | None = None) -> dict[str, Any]:
     """Likelihood tag, PointNet (three input sets) and the XGBoost coincidence tagger on one stream.
 
-    Candidates are split by index parity: even for training/PDFs, odd for the figures.
+    Without ``train_stream``, candidates are split by index parity: even for training/PDFs, odd for the
+    figures.  With it, the taggers learn on all of ``train_stream`` and every candidate of ``stream`` is a
+    test candidate (a short data stream holds too few Xe-spallation candidates to train on).
     """
     log = log or (lambda m: None)
     sc = cfg.spallation
     res: dict[str, Any] = {"days": stream.days}
-    cands = select_candidates(stream, sc.fiducial_radius_mm, sc.min_energy_MeV)
-    neu = neutron_table(stream, sc.fiducial_radius_mm + sc.max_distance_mm)
-    log(f"pairs for {len(cands)} candidates")
+    rmax = sc.fiducial_radius_mm + sc.max_distance_mm
+
+    def candidates_and_pairs(s: Stream):
+        c = select_candidates(s, sc.fiducial_radius_mm, sc.min_energy_MeV)
+        log(f"pairs for {len(c)} candidates")
+        return c, find_pairs(c, neutron_table(s, rmax), sc.window_s, sc.max_distance_mm)
+
     t = time.perf_counter()
-    pairs = find_pairs(cands, neu, sc.window_s, sc.max_distance_mm)
+    cands, pairs = candidates_and_pairs(stream)
     res["pair_search_s"] = time.perf_counter() - t
     res["n_candidates"] = len(cands)
     res["n_spallation_candidates"] = int(cands.is_spallation.sum())
-    check_spallation_statistics(res["n_spallation_candidates"], stream.days)
-    train = np.arange(len(cands)) % 2 == 0
-    test = ~train
-    lk = fit_likelihood(cands, pairs, train, sc.max_distance_mm)
+    if train_stream is None:
+        check_spallation_statistics(res["n_spallation_candidates"], stream.days)
+        tr_stream, tr_cands, tr_pairs = stream, cands, pairs
+        train = np.arange(len(cands)) % 2 == 0
+        test = ~train
+    else:
+        tr_stream = train_stream
+        tr_cands, tr_pairs = candidates_and_pairs(train_stream)
+        n_tr = int(tr_cands.is_spallation.sum())
+        try:
+            check_spallation_statistics(n_tr, train_stream.days)
+        except ValueError as exc:
+            raise ValueError(f"training stream: {exc}") from None
+        res["training_stream"] = {"days": train_stream.days, "n_candidates": len(tr_cands),
+                                  "n_spallation_candidates": n_tr}
+        train = np.ones(len(tr_cands), bool)
+        test = np.ones(len(cands), bool)
+    lk = fit_likelihood(tr_cands, tr_pairs, train, sc.max_distance_mm)
     t = time.perf_counter()
     score = lk.score(pairs)
     res["likelihood_score_s"] = time.perf_counter() - t
     curve = efficiency_curve(score[test], cands.is_spallation[test])
-    wp = working_point(curve, sc.exposure_loss_target)
     n_sp = int((cands.is_spallation & test).sum())
-    res["likelihood"] = wp | {"spallation_tagged_err": binomial_error(wp["spallation_tagged"], n_sp),
-                              "n_spallation_test": n_sp, "reference": REFERENCE["likelihood"]}
+    wp = _figures(curve, sc.exposure_loss_target, n_sp)
+    res["likelihood"] = wp | {"n_spallation_test": n_sp, "reference": REFERENCE["likelihood"]}
     split = split_tagged(cands, score, wp["threshold"])
     res["split"] = {"n_tagged": int(split["tagged_rows"].size), "n_untagged": int(split["untagged_rows"].size)}
     if split_out is not None:
@@ -86,43 +193,50 @@ def run_tagging(stream: Stream, cfg: TagConfig, plots: Path | None = None, point
         from .pointnet import build_pair_points, neutron_index, score_candidates, train_pointnet, training_pairs
 
         res["pointnet"] = {"reference": REFERENCE["pointnet"]}
-        index = neutron_index(stream)
+        index, tr_index = neutron_index(stream), (neutron_index(tr_stream) if tr_stream is not stream else None)
+        tr_index = tr_index or index
         geo = (sc.max_distance_mm, sc.max_points, sc.track_dedx_radius_mm)
-        pidx, py = training_pairs(cands, pairs, train, sc.max_pairs_train, np.random.default_rng(sc.seed))
+        pidx, py = training_pairs(tr_cands, tr_pairs, train, sc.max_pairs_train, np.random.default_rng(sc.seed))
         for mode in ("base", "track", "dedx"):
             log(f"PointNet ({mode}) on {int(py.sum())} true-parent and {int((~py).sum())} accidental pairs")
             t = time.perf_counter()
-            pp = build_pair_points(stream, cands, pairs, pidx, *geo, mode, index)
+            pp = build_pair_points(tr_stream, tr_cands, tr_pairs, pidx, *geo, mode, tr_index)
             model = train_pointnet(pp, py, seed=sc.seed, epochs=sc.pointnet_epochs, log=log)
             t_train = time.perf_counter() - t
             t = time.perf_counter()
             s = score_candidates(model, stream, cands, pairs, test, *geo, mode, index=index)[test]
             c = efficiency_curve(s, cands.is_spallation[test])
-            w = working_point(c, sc.false_tag_target)
+            w = _figures(c, sc.false_tag_target, n_sp)
             res["pointnet"][mode] = {"spallation_tagged": w["spallation_tagged"], "false_tag": w["exposure_lost"],
-                                     "spallation_tagged_err": binomial_error(w["spallation_tagged"], n_sp),
+                                     "spallation_tagged_err": w["spallation_tagged_err"],
                                      "best_val_auc": model.best_val_auc, "best_val_partial_auc": model.best_val_pauc,
                                      "train_s": t_train, "score_s": time.perf_counter() - t}
             curves[f"pointnet_{mode}"] = c
         # the likelihood at the same 10 % false-tag point, for comparison
-        res["likelihood_at_false_tag"] = working_point(curve, sc.false_tag_target)
+        res["likelihood_at_false_tag"] = _figures(curve, sc.false_tag_target, n_sp)
     log("XGBoost coincidence tagger")
-    ps = build_pairs(stream, cfg.coincidence)
-    rng = np.random.default_rng(cfg.coincidence.seed)
-    tr = rng.random(len(ps.y)) < 0.5
     from .coincidence import PairSet
 
-    if ps.y.sum() >= 10:
-        clf = train_bdt(PairSet(ps.X[tr], ps.y[tr]), cfg.coincidence.seed)
-        ev = evaluate_bdt(clf, PairSet(ps.X[~tr], ps.y[~tr]))
+    ps = build_pairs(stream, cfg.coincidence)
+    if tr_stream is stream:
+        rng = np.random.default_rng(cfg.coincidence.seed)
+        tr = rng.random(len(ps.y)) < 0.5
+        ps_tr, ps_te = PairSet(ps.X[tr], ps.y[tr]), PairSet(ps.X[~tr], ps.y[~tr])
+    else:
+        ps_tr, ps_te = build_pairs(tr_stream, cfg.coincidence), ps
+    if ps_tr.y.sum() >= 10 and ps_te.y.sum() >= 5:
+        clf = train_bdt(ps_tr, cfg.coincidence.seed)
+        ev = evaluate_bdt(clf, ps_te)
         res["coincidence"] = {"accuracy": ev["accuracy"], "n_true_test": ev["n_true"],
                               "n_accidental_test": ev["n_accidental"], "reference": REFERENCE["coincidence"],
                               "efficiency_at_purity_0.99": _eff_at_purity(ev, 0.99)}
         curves["coincidence"] = ev
     else:
-        res["coincidence"] = {"error": f"only {int(ps.y.sum())} true prompt-delayed pairs; use a longer stream"}
+        res["coincidence"] = {"error": f"only {int(ps_tr.y.sum())} training and {int(ps_te.y.sum())} test true "
+                                       "prompt-delayed pairs; use a longer stream"}
     if plots is not None:
-        res["plots"] = make_plots(Path(plots), curves, cands, pairs, test)
+        # the dT / distance shapes from the stream the taggers learned on (a short data stream holds a few)
+        res["plots"] = make_plots(Path(plots), curves, tr_cands, tr_pairs, test)
     return res
 
 
