@@ -178,3 +178,18 @@ def test_short_stream_trains_on_an_enriched_stream(tmp_path):
     default_training_stream_path(q).write_bytes(p.read_bytes())  # not q's training stream
     with pytest.raises(ValueError, match="not the enriched training stream"):
         resolve_training_stream(read_stream(q), q, cfg)
+
+
+def test_combined_veto_adds_topology_to_the_spallation_tag(stream):
+    """The KamNet-family topology score (paper Table I long-lived point: ~25 % at 10 % signal loss) tags
+    spallation on its own, and the 2-score classifier does at least as well as the spallation tag alone."""
+    from scintnet.tagging.report import run_tagging
+
+    res = run_tagging(stream, load_tag_config(), pointnet=False)
+    cb = res["combined"]
+    assert cb["exposure_lost"] <= load_tag_config().spallation.exposure_loss_target + 1e-9
+    topo = cb["topology_only"]
+    assert 0.12 < topo["spallation_tagged"] < 0.35 and topo["spallation_tagged"] > 1.5 * topo["exposure_lost"]
+    sp = cb["spallation_only"]
+    assert sp["spallation_tagged"] == pytest.approx(res["likelihood"]["spallation_tagged"])
+    assert cb["spallation_tagged"] >= sp["spallation_tagged"] - 2 * cb["spallation_tagged_err"], cb

@@ -120,6 +120,11 @@ def tag(
     out.print(f"likelihood tag: {pct(lk['spallation_tagged'])} +- {pct(lk['spallation_tagged_err'])} % "
               f"of Xe spallation tagged into {100 * lk['exposure_lost']:.1f} % of exposure "
               f"[{lk['reference']}]", highlight=False)
+    cb = res["combined"]
+    out.print(f"combined veto (spallation + topology): {pct(cb['spallation_tagged'])} % into "
+              f"{100 * cb['exposure_lost']:.1f} % of exposure (spallation alone "
+              f"{pct(cb['spallation_only']['spallation_tagged'])} %, topology alone "
+              f"{pct(cb['topology_only']['spallation_tagged'])} %)", highlight=False)
     for mode, v in res.get("pointnet", {}).items():
         if isinstance(v, dict):
             out.print(f"PointNet {mode}: {pct(v['spallation_tagged'])} % at {100 * v['false_tag']:.1f} % false tag",

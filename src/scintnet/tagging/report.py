@@ -189,6 +189,12 @@ def run_tagging(stream: Stream, cfg: TagConfig, plots: Path | None = None, point
         np.savez(split_out, **split)
         res["split"]["file"] = str(split_out)
     curves = {"likelihood": curve}
+    log("combined veto: spallation likelihood + KamNet topology score")
+    from .combined import combined_veto
+
+    tr_score = score if tr_stream is stream else lk.score(tr_pairs)
+    res["combined"] = combined_veto(tr_stream, tr_cands, tr_score, train, stream, cands, score, test,
+                                    sc.exposure_loss_target, sc.seed)
     if pointnet:
         from .pointnet import build_pair_points, neutron_index, score_candidates, train_pointnet, training_pairs
 
