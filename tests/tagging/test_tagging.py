@@ -193,3 +193,23 @@ def test_combined_veto_adds_topology_to_the_spallation_tag(stream):
     sp = cb["spallation_only"]
     assert sp["spallation_tagged"] == pytest.approx(res["likelihood"]["spallation_tagged"])
     assert cb["spallation_tagged"] >= sp["spallation_tagged"] - 2 * cb["spallation_tagged_err"], cb
+
+
+def test_tag_cli_on_a_short_stream(tmp_path):
+    """`scintnet tag STREAM --json` on a stream too short to train on succeeds: trained on the enriched twin."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from scintnet.cli import app
+
+    p = tmp_path / "s.h5"
+    run_stream(load_stream_config(overrides=["chunk_days=2.0"]), 3.0, 3, p)
+    r = CliRunner().invoke(app, ["tag", str(p), "--no-pointnet", "--no-plots", "--json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.output)
+    assert res["training_stream"]["generated"] and res["training_stream"]["n_spallation_candidates"] >= 40
+    assert {"spallation_tagged", "exposure_lost", "spallation_only", "topology_only"} <= set(res["combined"])
+    assert (tmp_path / "s.train.h5").exists()
+    r = CliRunner().invoke(app, ["tag", str(p), "--train", str(tmp_path / "nope.h5"), "--no-pointnet", "--json"])
+    assert r.exit_code != 0 and "nope.h5" in r.output
