@@ -213,3 +213,5 @@ def test_tag_cli_on_a_short_stream(tmp_path):
     assert (tmp_path / "s.train.h5").exists()
     r = CliRunner().invoke(app, ["tag", str(p), "--train", str(tmp_path / "nope.h5"), "--no-pointnet", "--json"])
     assert r.exit_code != 0 and "nope.h5" in r.output
+    r = CliRunner().invoke(app, ["tag", str(p), "--train", str(p), "--no-pointnet", "--json"])
+    assert r.exit_code != 0 and "data stream itself" in r.output

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..io.stream import Stream
-from .likelihood import binomial_error, efficiency_curve, working_point
+from .likelihood import efficiency_curve, tag_figures
 from .pairs import Candidates
 from .topology import TopologyModel, paper_topology_model, stream_topology_scores
 
@@ -56,8 +56,9 @@ def combined_veto(tr_stream: Stream, tr_cands: Candidates, tr_score: np.ndarray,
     """
     import xgboost as xgb
 
-    t_tr = topology_scores(tr_stream, tr_cands, model, seed)
-    t_te = topology_scores(stream, cands, model, seed + 1)
+    t_te = topology_scores(stream, cands, model, seed)
+    # one draw per stream: with the data stream split in halves, train and test rows share it
+    t_tr = t_te if tr_stream is stream else topology_scores(tr_stream, tr_cands, model, seed + 1)
     Xtr = veto_features(tr_score[train], t_tr[train])
     clf = train_veto(Xtr, tr_cands.is_spallation[train].astype(np.int8), seed)
     Xte = veto_features(score[test], t_te[test])
@@ -67,10 +68,7 @@ def combined_veto(tr_stream: Stream, tr_cands: Candidates, tr_score: np.ndarray,
                            "n_spallation_test": n_sp}
     for name, s in (("combined", clf.predict(xgb.DMatrix(Xte))), ("spallation_only", Xte[:, 0]),
                     ("topology_only", Xte[:, 1])):
-        w = working_point(efficiency_curve(s.astype(np.float64), y, n_points=2000), exposure_loss)
-        if n_sp == 0:
-            w["spallation_tagged"] = None
-        w["spallation_tagged_err"] = None if n_sp == 0 else binomial_error(w["spallation_tagged"], n_sp)
+        w = tag_figures(efficiency_curve(s.astype(np.float64), y, n_points=2000), exposure_loss, n_sp)
         if name == "combined":
             out |= w
         else:

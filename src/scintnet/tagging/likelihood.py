@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import Any
+
 import numpy as np
 
 from .pairs import Candidates, Pairs
@@ -94,3 +96,13 @@ def working_point(curve: dict[str, np.ndarray], exposure_loss: float) -> dict[st
 
 def binomial_error(p: float, n: int) -> float:
     return float(np.sqrt(max(p * (1 - p), 0.0) / max(n, 1)))
+
+
+def tag_figures(curve: dict[str, np.ndarray], target: float, n_spallation: int) -> dict[str, Any]:
+    """:func:`working_point` at ``target`` with the binomial error of the tagged fraction on ``n_spallation``
+    test candidates (both ``None`` without any: the tagged fraction is undefined)."""
+    w: dict[str, Any] = working_point(curve, target)
+    if n_spallation == 0:
+        return w | {"spallation_tagged": None, "spallation_tagged_err": None}
+    return w | {"spallation_tagged_err": binomial_error(w["spallation_tagged"], n_spallation)}
+

@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from ..io.stream import EVENT_TYPES, Stream
+from ..metrics import auc, roc_curve
 from .pairs import Candidates, Pairs
 
 MODES = {"base": 3, "track": 6, "dedx": 7}  # point features per mode
@@ -159,29 +160,14 @@ class PointNetTagger(nn.Module):
         return self.head(torch.cat([hmax, hmean, glob], 1)).squeeze(1)
 
 
-def _auc(score: np.ndarray, y: np.ndarray) -> float:
-    """Rank AUC (Mann-Whitney), ties counted half."""
-    from scipy.stats import rankdata
-
-    npos, nneg = int(y.sum()), int((~y).sum())
-    if npos == 0 or nneg == 0:
-        return 0.5
-    r = rankdata(score)
-    return float((r[y].sum() - npos * (npos + 1) / 2) / (npos * nneg))
-
-
 def _partial_auc(score: np.ndarray, y: np.ndarray, max_fpr: float) -> float:
     """Area under the ROC curve for false-positive rates up to ``max_fpr``, divided by ``max_fpr``.
 
     Candidate scores are maxima over ~60 pairs, so only the high tail of the accidental pair scores
     matters: the epoch is chosen on this tail, not on the full pair AUC."""
-    order = np.argsort(-score, kind="stable")
-    yy = y[order]
-    tpr = np.r_[0.0, np.cumsum(yy) / max(yy.sum(), 1)]
-    fpr = np.r_[0.0, np.cumsum(~yy) / max((~yy).sum(), 1)]
+    tpr, fpr, _ = roc_curve(score[y], score[~y])
     keep = fpr <= max_fpr
-    f, t = np.r_[fpr[keep], max_fpr], np.r_[tpr[keep], tpr[keep][-1]]
-    return float(np.trapezoid(t, f) / max_fpr)
+    return float(np.trapezoid(np.r_[tpr[keep], tpr[keep][-1]], np.r_[fpr[keep], max_fpr]) / max_fpr)
 
 
 def training_pairs(cands: Candidates, pairs: Pairs, train: np.ndarray, max_negatives: int,
@@ -254,7 +240,7 @@ def train_pointnet(pp: PairPoints, y: np.ndarray, seed: int, epochs: int = 25, b
         pauc = _partial_auc(sv, y[va_i], 0.05)
         if pauc > best:
             best, best_state = pauc, {k: v.clone() for k, v in model.state_dict().items()}
-            best_auc = _auc(sv, y[va_i])
+            best_auc = auc(sv[y[va_i]], sv[~y[va_i]])
         if log is not None:
             log(f"PointNet epoch {ep + 1}/{epochs}: validation partial AUC(FPR<5%) {pauc:.4f} (best {best:.4f})")
     model.load_state_dict(best_state)

@@ -11,7 +11,7 @@ import numpy as np
 from ..io.stream import Stream
 from .coincidence import build_pairs, evaluate_bdt, train_bdt
 from .config import TagConfig
-from .likelihood import binomial_error, efficiency_curve, fit_likelihood, working_point
+from .likelihood import efficiency_curve, fit_likelihood, tag_figures
 from .pairs import Candidates, find_pairs, neutron_table, select_candidates
 
 # published reference values shown next to ours
@@ -115,6 +115,9 @@ def resolve_training_stream(stream: Stream, data_path: str | Path, cfg: TagConfi
     from ..io.stream import read_stream
 
     if train_path is not None:
+        if Path(train_path).resolve() == Path(data_path).resolve():
+            raise ValueError(f"--train {train_path} is the data stream itself: give another stream, or none to "
+                             "split this one in halves")
         return read_stream(train_path), {"path": str(train_path), "generated": False}
     sc = cfg.spallation
     n = int(select_candidates(stream, sc.fiducial_radius_mm, sc.min_energy_MeV).is_spallation.sum())
@@ -125,13 +128,6 @@ def resolve_training_stream(stream: Stream, data_path: str | Path, cfg: TagConfi
         if log:
             log(f"{exc}; training on an enriched stream instead")
     return training_stream(stream, default_training_stream_path(data_path), workers, log)
-
-
-def _figures(curve: dict[str, np.ndarray], target: float, n_sp: int) -> dict[str, Any]:
-    w = working_point(curve, target)
-    if n_sp == 0:  # no spallation among the test candidates: the tagged fraction is undefined
-        w["spallation_tagged"] = None
-    return w | {"spallation_tagged_err": None if n_sp == 0 else binomial_error(w["spallation_tagged"], n_sp)}
 
 
 def run_tagging(stream: Stream, cfg: TagConfig, plots: Path | None = None, pointnet: bool = True,
@@ -181,7 +177,7 @@ def run_tagging(stream: Stream, cfg: TagConfig, plots: Path | None = None, point
     res["likelihood_score_s"] = time.perf_counter() - t
     curve = efficiency_curve(score[test], cands.is_spallation[test])
     n_sp = int((cands.is_spallation & test).sum())
-    wp = _figures(curve, sc.exposure_loss_target, n_sp)
+    wp = tag_figures(curve, sc.exposure_loss_target, n_sp)
     res["likelihood"] = wp | {"n_spallation_test": n_sp, "reference": REFERENCE["likelihood"]}
     split = split_tagged(cands, score, wp["threshold"])
     res["split"] = {"n_tagged": int(split["tagged_rows"].size), "n_untagged": int(split["untagged_rows"].size)}
@@ -212,14 +208,14 @@ def run_tagging(stream: Stream, cfg: TagConfig, plots: Path | None = None, point
             t = time.perf_counter()
             s = score_candidates(model, stream, cands, pairs, test, *geo, mode, index=index)[test]
             c = efficiency_curve(s, cands.is_spallation[test])
-            w = _figures(c, sc.false_tag_target, n_sp)
+            w = tag_figures(c, sc.false_tag_target, n_sp)
             res["pointnet"][mode] = {"spallation_tagged": w["spallation_tagged"], "false_tag": w["exposure_lost"],
                                      "spallation_tagged_err": w["spallation_tagged_err"],
                                      "best_val_auc": model.best_val_auc, "best_val_partial_auc": model.best_val_pauc,
                                      "train_s": t_train, "score_s": time.perf_counter() - t}
             curves[f"pointnet_{mode}"] = c
         # the likelihood at the same 10 % false-tag point, for comparison
-        res["likelihood_at_false_tag"] = _figures(curve, sc.false_tag_target, n_sp)
+        res["likelihood_at_false_tag"] = tag_figures(curve, sc.false_tag_target, n_sp)
     log("XGBoost coincidence tagger")
     from .coincidence import PairSet
 
