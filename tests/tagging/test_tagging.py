@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from scintnet.sim.stream import load_stream_config, read_stream, run_stream
-from scintnet.tagging.coincidence import PairSet, build_pairs, evaluate_bdt, train_bdt
+from scintnet.tagging.coincidence import build_pairs, evaluate_bdt, train_bdt
 from scintnet.tagging.config import TagConfigError, load_tag_config
 from scintnet.tagging.likelihood import efficiency_curve, fit_likelihood, working_point
 from scintnet.tagging.pairs import Candidates, NeutronTable, find_pairs, neutron_table, select_candidates
@@ -63,15 +63,47 @@ def test_likelihood_tag_beats_exposure_loss(stream):
 def test_xgboost_separates_ibd_from_accidentals(stream):
     cfg = load_tag_config().coincidence
     ps = build_pairs(stream, cfg)
-    assert ps.y.sum() > 300 and (ps.y == 0).sum() == ps.y.sum()
+    assert ps.y.sum() > 300 and (~ps.on_time).sum() > 300
+    assert not ps.y[~ps.on_time].any()  # off-time pairs are accidentals by construction
     tr = np.arange(len(ps.y)) % 2 == 0
-    clf = train_bdt(PairSet(ps.X[tr], ps.y[tr]), cfg.seed, n_estimators=60)
-    ev = evaluate_bdt(clf, PairSet(ps.X[~tr], ps.y[~tr]))
+    clf = train_bdt(ps.subset(tr), cfg.seed, n_estimators=60)
+    ev = evaluate_bdt(clf, ps.subset(~tr))
     assert ev["accuracy"] > 0.85
-    assert ev["efficiency"][0] == pytest.approx(1.0) and ev["purity"][-1] > ev["purity"][0]
-    # true IBD delayed times follow the ~207.5 us capture time
+    assert ev["efficiency"][0] == pytest.approx(1.0) and ev["purity_balanced"][-1] > ev["purity_balanced"][0]
+    # true IBD delayed times follow the ~207.5 us capture time; off-time accidentals are uniform in [0, 1 ms)
     dt = ps.X[ps.y == 1, 5]
     assert abs(dt.mean() - 207.5) < 5 * 207.5 / np.sqrt(dt.size)
+    da = ps.X[~ps.on_time, 5]
+    assert da.min() >= 0 and da.max() < 1000 and abs(da.mean() - 500) < 5 * 289 / np.sqrt(da.size)
+
+
+def test_offtime_windows_predict_the_ontime_accidentals(tmp_path):
+    """With a high singles rate the real on-time accidentals are many: the off-time count / windows predicts them."""
+    from dataclasses import replace
+
+    p = tmp_path / "hot.h5"
+    run_stream(load_stream_config(overrides=["chunk_days=0.25", "singles.rate_hz=20.0", "singles.external_fraction=0.0"]),
+               0.25, 3, p)
+    cfg = replace(load_tag_config().coincidence, offtime_windows=200, max_dr_mm=13000.0)  # whole LS: many pairs
+    ps = build_pairs(read_stream(p), cfg)
+    seen = int(((ps.y == 0) & ps.on_time).sum())
+    expected = float(ps.weight[~ps.on_time].sum())
+    assert seen > 30
+    assert abs(seen - expected) < 4 * np.sqrt(expected), (seen, expected)
+
+
+def test_pid_scores_have_the_requested_auc(stream):
+    from scintnet.evaluate.metrics import auc
+    from scintnet.io.stream import EVENT_TYPES
+    from scintnet.tagging.coincidence import pid_scores
+
+    typ = stream.events["type"]
+    for want in (0.577, 0.9):
+        s = pid_scores(stream, want, seed=1)
+        pos, gam = s[typ == EVENT_TYPES["ibd_prompt"]], s[typ == EVENT_TYPES["single"]]
+        assert abs(auc(pos, gam) - want) < 0.02
+        assert np.isnan(s[typ == EVENT_TYPES["po214"]]).all()
+    assert np.array_equal(pid_scores(stream, 0.7, 3), pid_scores(stream, 0.7, 3), equal_nan=True)
 
 
 def test_bad_tag_config(tmp_path):

@@ -88,6 +88,7 @@ def tag(
         None, "--train", help="stream to train the taggers on (default: the data stream, split in halves, when it "
         "holds enough Xe spallation; else a spallation-enriched stream simulated once beside it, STEM.train.h5)"),
     workers: int = typer.Option(1, "--workers", "-j", min=1, help="workers for simulating the training stream"),
+    overrides: Optional[list[str]] = typer.Option(None, "--set", help="e.g. --set coincidence.pid_auc=0.9"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Likelihood and PointNet spallation tags, XGBoost coincidence tagger: figures and plots."""
@@ -96,7 +97,7 @@ def tag(
     from ..tagging.report import resolve_training_stream, run_tagging
 
     try:
-        cfg = load_tag_config(preset, config)
+        cfg = load_tag_config(preset, config, overrides)
         s = read_stream(path)
         log = (lambda m: err.print(f"[dim]{m}...[/dim]")) if not as_json else None
         tr, info = resolve_training_stream(s, path, cfg, train, workers, log)
@@ -131,6 +132,10 @@ def tag(
                       highlight=False)
     c = res["coincidence"]
     if "accuracy" in c:
-        out.print(f"XGBoost coincidence: accuracy {100 * c['accuracy']:.1f} % [{c['reference']}]", highlight=False)
+        out.print(f"XGBoost coincidence: accuracy {100 * c['accuracy']:.1f} % with PID (AUC {c['pid_auc']:.3f}), "
+                  f"{100 * c['accuracy_no_pid']:.1f} % without, {100 * c['accuracy_dr_dt_only']:.1f} % on dR, dT alone "
+                  f"[{c['reference']}]; {c['n_true_test']} true vs {c['n_offtime_test']} off-time accidental pairs, "
+                  f"on-time accidentals {c['ontime_accidentals_test']} seen / "
+                  f"{c['ontime_accidentals_expected']:.1f} expected", highlight=False)
     for f in res.get("plots", []):
         out.print(f"plot: {f}", highlight=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import ConfigError, build, preset_text, read_toml
+from ..config import ConfigError, apply_overrides, build, preset_text, read_toml
 
 
 class TagConfigError(ConfigError):
@@ -35,6 +35,9 @@ class CoincidenceConfig:
     delayed_MeV: tuple[float, float]
     muon_veto_s: float
     seed: int
+    offtime_start_s: float = 0.01  # off-time windows start 10 ms (~50 capture times) before the delayed event
+    offtime_windows: int = 100000  # off-time windows of max_dt_s each (accidental statistics x this)
+    pid_auc: float = 0.577  # positron/gamma PID AUC of the stream events' scores (scintnet tag-pid, docs/tagging.md)
 
 
 @dataclass(frozen=True)
@@ -93,15 +96,16 @@ class TagConfig:
     clean: CleanConfig = field(default_factory=CleanConfig)
 
 
-def load_tag_config(preset: str = "klz800", path: str | Path | None = None) -> TagConfig:
-    """Load tagger settings from a shipped preset or a TOML file."""
+def load_tag_config(preset: str = "klz800", path: str | Path | None = None,
+                    overrides: list[str] | None = None) -> TagConfig:
+    """Load tagger settings from a shipped preset or a TOML file, with ``section.field=value`` overrides."""
     try:
         if path is not None:
             d = read_toml(path, what="tagging config")
         else:
             d = read_toml(text=preset_text("scintnet.tagging", "presets", preset, "tagging preset"),
                           what="tagging preset")
-        cfg = build(TagConfig, d, "tagging")
+        cfg = build(TagConfig, apply_overrides(d, overrides), "tagging")
     except TagConfigError:
         raise
     except ConfigError as exc:
@@ -115,6 +119,8 @@ def load_tag_config(preset: str = "klz800", path: str | Path | None = None) -> T
          "spallation: max_points, max_pairs_train and pointnet_epochs must be > 0"),
         (c.max_dt_s > 0 and c.max_dr_mm > 0 and c.delayed_MeV[0] < c.delayed_MeV[1] and c.muon_veto_s >= 0,
          "coincidence: need max_dt_s > 0, max_dr_mm > 0, delayed_MeV (low, high), muon_veto_s >= 0"),
+        (c.offtime_start_s >= 5 * c.max_dt_s and c.offtime_windows >= 1 and 0.5 <= c.pid_auc < 1.0,
+         "coincidence: need offtime_start_s >= 5 x max_dt_s, offtime_windows >= 1, pid_auc in [0.5, 1)"),
         (p.energy_MeV > 0 and p.positron_kinetic_MeV >= 0 and p.events_per_class > 0 and p.epochs > 0
          and p.max_minutes > 0 and p.e_window_MeV[0] < p.e_window_MeV[1],
          "pid: energies, events_per_class, epochs and max_minutes must be > 0, e_window_MeV (low, high)"),

@@ -217,34 +217,53 @@ def run_tagging(stream: Stream, cfg: TagConfig, plots: Path | None = None, point
         # the likelihood at the same 10 % false-tag point, for comparison
         res["likelihood_at_false_tag"] = tag_figures(curve, sc.false_tag_target, n_sp)
     log("XGBoost coincidence tagger")
-    from .coincidence import PairSet
-
-    ps = build_pairs(stream, cfg.coincidence)
-    if tr_stream is stream:
-        rng = np.random.default_rng(cfg.coincidence.seed)
-        tr = rng.random(len(ps.y)) < 0.5
-        ps_tr, ps_te = PairSet(ps.X[tr], ps.y[tr]), PairSet(ps.X[~tr], ps.y[~tr])
-    else:
-        ps_tr, ps_te = build_pairs(tr_stream, cfg.coincidence), ps
-    if ps_tr.y.sum() >= 10 and ps_te.y.sum() >= 5:
-        clf = train_bdt(ps_tr, cfg.coincidence.seed)
-        ev = evaluate_bdt(clf, ps_te)
-        res["coincidence"] = {"accuracy": ev["accuracy"], "n_true_test": ev["n_true"],
-                              "n_accidental_test": ev["n_accidental"], "reference": REFERENCE["coincidence"],
-                              "efficiency_at_purity_0.99": _eff_at_purity(ev, 0.99)}
-        curves["coincidence"] = ev
-    else:
-        res["coincidence"] = {"error": f"only {int(ps_tr.y.sum())} training and {int(ps_te.y.sum())} test true "
-                                       "prompt-delayed pairs; use a longer stream"}
+    res["coincidence"], cv = coincidence_figures(stream, tr_stream, cfg.coincidence)
+    if cv is not None:
+        curves["coincidence"] = cv
     if plots is not None:
         # the dT / distance shapes from the stream the taggers learned on (a short data stream holds a few)
         res["plots"] = make_plots(Path(plots), curves, tr_cands, tr_pairs, test)
     return res
 
 
-def _eff_at_purity(ev: dict[str, Any], purity: float) -> float:
-    ok = ev["purity"] >= purity
+def _eff_at_purity(ev: dict[str, Any], purity: float, key: str = "purity") -> float:
+    ok = ev[key] >= purity
     return float(ev["efficiency"][ok].max()) if ok.any() else 0.0
+
+
+def coincidence_figures(stream: Stream, tr_stream: Stream, cc) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The XGBoost coincidence tagger with and without the PID inputs, and on (dR, dT) alone.
+
+    Trained on ``tr_stream`` (the data stream itself: pairs split in halves), figures on the data stream."""
+    from .coincidence import BASE_FEATURES, DR_DT_FEATURES, FEATURES
+
+    ps = build_pairs(stream, cc)
+    if tr_stream is stream:
+        tr = np.random.default_rng(cc.seed).random(len(ps.y)) < 0.5
+        ps_tr, ps_te = ps.subset(tr), ps.subset(~tr)
+    else:
+        ps_tr, ps_te = build_pairs(tr_stream, cc), ps
+    n_tr, n_te = int(ps_tr.y.sum()), int(ps_te.y.sum())
+    n_acc_tr, n_acc_te = int((ps_tr.y == 0).sum()), int((ps_te.y == 0).sum())
+    if n_tr < 10 or n_te < 5 or n_acc_tr < 10 or n_acc_te < 5:
+        return {"error": f"only {n_tr} training and {n_te} test true prompt-delayed pairs ({n_acc_tr} / {n_acc_te} "
+                         "accidental); use a longer stream"}, None
+    out: dict[str, Any] = {}
+    for key, feats in (("all", FEATURES), ("no_pid", BASE_FEATURES), ("dr_dt_only", DR_DT_FEATURES)):
+        clf = train_bdt(ps_tr.columns(feats), cc.seed)
+        ev = evaluate_bdt(clf, ps_te.columns(feats))
+        out[key] = ev
+    ev = out["all"]
+    res = {"accuracy": ev["accuracy"], "accuracy_no_pid": out["no_pid"]["accuracy"],
+           "accuracy_dr_dt_only": out["dr_dt_only"]["accuracy"], "pid_auc": cc.pid_auc,
+           "n_true_test": ev["n_true"], "n_accidental_test": ev["n_accidental"],
+           "n_offtime_test": ev["n_offtime"], "offtime_windows": cc.offtime_windows,
+           "ontime_accidentals_test": ev["n_ontime_accidental"],
+           "ontime_accidentals_expected": ev["ontime_accidentals_expected"],
+           "efficiency_at_purity_0.99": _eff_at_purity(ev, 0.99),
+           "efficiency_at_balanced_purity_0.99": _eff_at_purity(ev, 0.99, "purity_balanced"),
+           "features": list(FEATURES), "reference": REFERENCE["coincidence"]}
+    return res, ev
 
 
 def make_plots(folder: Path, curves: dict[str, Any], cands: Candidates, pairs, test: np.ndarray) -> list[str]:
@@ -281,7 +300,9 @@ def make_plots(folder: Path, curves: dict[str, Any], cands: Candidates, pairs, t
     if "coincidence" in curves:
         c = curves["coincidence"]
         fig, ax = plt.subplots(figsize=(5, 4))
-        ax.plot(c["purity"], c["efficiency"])
-        ax.set(xlabel="purity", ylabel="efficiency", title="XGBoost prompt-delayed tagger")
+        ax.plot(c["purity"], c["efficiency"], label="this stream's mix (accidentals from off-time windows)")
+        ax.plot(c["purity_balanced"], c["efficiency"], "--", label="equal true / accidental pairs")
+        ax.set(xlabel="purity", ylabel="efficiency of true IBD pairs", title="XGBoost prompt-delayed tagger")
+        ax.legend(fontsize=7)
         files.append(save(fig, folder / "coincidence_efficiency_vs_purity.png", dpi=110))
     return files
