@@ -41,6 +41,34 @@ def stream(
         out.print(f"wrote {res['n_events']} events and {res['n_muons']} muons ({days:g} days) to {out_path} "
                   f"in {res['seconds']:.1f} s", highlight=False)
 
+@app.command("validate-muons")
+def validate_muons(
+    path: Path = typer.Argument(..., help="stream file from `scintnet stream`"),
+    plots: Optional[Path] = typer.Option(None, "--plots", help="folder for muons.png"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Muon energy, neutron yield vs energy, multiplicity and lateral distance vs ΔQ, capture-vertex resolution."""
+    from ..sim.stream import StreamConfigError, read_stream
+    from ..validate.muons import muon_figures
+
+    try:
+        res = muon_figures(read_stream(path), plots)
+    except (StreamConfigError, ValueError) as exc:
+        _fail(str(exc))
+    if as_json:
+        _print_json(res)
+        return
+    out.print(f"{res['n_muons']} muons: mean energy {res['mean_energy_GeV']:.0f} GeV (KamLAND 260 ± 8), "
+              f"neutron yield {res['neutron_yield_per_g_cm2_all']:.2e} /(mu g/cm2) in the LS "
+              f"({res['neutron_yield_per_g_cm2_detected']:.2e} detected; KamLAND 2.8e-4), yield ~ E^"
+              f"{res['neutron_energy_power']:.2f} (0.75 ± 0.02), showering {100 * res['showering_fraction']:.2f} %, "
+              f"capture vertex {res['capture_vertex_resolution_mm']:.0f} mm/axis", highlight=False)
+    for c in res["dq_classes"]:
+        out.print(f"  ΔQ {c['dq_GeV'][0]:g}-{c['dq_GeV'][1]:g} GeV: {100 * c['muon_fraction']:.2f} % of muons, "
+                  f"{c['mean_detected_neutrons']:.2f} detected n/muon, lateral median {c['lateral_median_mm']:.0f} mm, "
+                  f"90 % {c['lateral_90_mm']:.0f} mm", highlight=False)
+
+
 @app.command("tag-pid")
 def tag_pid(
     out_dir: Path = typer.Option(Path("out/pid"), "--out", "-o", help="folder for data, run, JSON and plot"),

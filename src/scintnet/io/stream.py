@@ -7,6 +7,9 @@ A stream file (written by :func:`scintnet.sim.stream.run_stream`) holds a time-s
     /muons    t_s f8, entry_mm f4[3], dir f4[3], length_mm f4, impact_mm f4, showering i1,
               edep_MeV f4, n_neutrons i4, reco_entry_mm f4[3], reco_dir f4[3],
               shower_offsets i8[n+1], shower_s_mm f4, shower_E_MeV f4
+              (muon model v2 adds) energy_GeV f4, dq_MeV f4 (light beyond minimum ionisation),
+              shower_hadronic i1, profile_offsets i8[n+1], profile_MeV f4 (reconstructed light in
+              bins of response.muon_profile_bin_mm along the reconstructed track from its entry)
     attrs     format="scintnet-stream", scintnet_version, config (JSON), days, seed, event_types (JSON),
               nuclides (JSON), regions (JSON), complete
     /convection  (only when the config's ``[convection]`` is enabled) periods_s f8[n, 2]: the injected
@@ -44,6 +47,8 @@ EVENT_TYPES: dict[str, int] = {
     "ibd_delayed": 13, "single": 14,
 }
 REGIONS = {"xels": 0, "film": 1, "ls": 2}  # events/region codes (int8)
+# ragged per-muon lists: <group>_offsets i8[n + 1] and <group>_* columns of length offsets[-1]
+MUON_RAGGED = ("shower", "profile")
 SPALLATION_TYPES = (EVENT_TYPES["spall_xe"], EVENT_TYPES["xe137"])  # Xe spallation for the tag
 # events/nuclide is an index into this tuple (int16, -1: none)
 NUCLIDES = ("C10", "Xe137", "I130", "I132", "I124", "I122", "Sb118", "Nb90", "Bi214", "Po214", "Bi212", "Po212")
@@ -72,31 +77,58 @@ class Response:
     energy_threshold_MeV: float
     muon_entry_resolution_mm: float
     muon_angle_resolution_deg: float
+    # reconstructed light profile along the muon track (muon model v2; defaults = the klz800 preset)
+    muon_profile_bin_mm: float = 100.0
+    muon_profile_resolution_mm: float = 300.0
 
 
 @dataclass(frozen=True)
 class Muons:
+    """Cosmic muons.  Muon model v2: energy from the underground spectrum, stochastic radiative losses
+    (showers), showering class from the residual light, neutrons per shower.  The v2 fields have defaults
+    equal to the klz800 preset so that stream files written with the v1 model (whose fields are the
+    ``None`` ones at the end) still load; the generator refuses v1 fields."""
+
     rate_hz: float
     zenith_cos_power: float
     dedx_MeV_per_mm: float
-    showering_fraction: float
-    showers_mean: float
-    shower_energy_mean_MeV: float
     neutron_yield_per_g_cm2: float
-    neutron_fraction_from_showers: float
+    depth_kmwe: float = 2.7
+    spectrum_index: float = 3.77
+    spectrum_epsilon_GeV: float = 693.0
+    spectrum_b_per_kmwe: float = 0.4
+    b_em_per_g_cm2: float = 2.4e-6
+    b_nucl_per_g_cm2: float = 0.4e-6
+    transfer_min_MeV: float = 100.0
+    showering_dq_MeV: float = 3000.0
+    neutron_energy_power: float = 0.75
+    em_neutron_ratio: float = 0.1
+    showering_fraction: float | None = None
+    showers_mean: float | None = None
+    shower_energy_mean_MeV: float | None = None
+    neutron_fraction_from_showers: float | None = None
 
 
 @dataclass(frozen=True)
 class Neutrons:
+    """Neutron transport, capture and detection (v2 fields with klz800 defaults, v1 fields ``None``)."""
+
     capture_time_us: float
     capture_gamma_MeV: float
-    lateral_scale_mm: float
-    diffusion_sigma_mm: float
-    efficiency_nonshowering: float
-    efficiency_showering: float
     dead_time_us: float
     xe136_capture_fraction: float
     xe136_capture_gamma_MeV: float
+    fermi_age_cm2: float = 27.0
+    diffusion_length_mm: float = 28.5
+    fast_fraction: float = 0.15
+    fast_length_mm: float = 1000.0
+    efficiency: float = 0.95
+    dead_time_showering_us: float = 100.0
+    deadtime_free: bool = False
+    lateral_scale_mm: float | None = None
+    diffusion_sigma_mm: float | None = None
+    efficiency_nonshowering: float | None = None
+    efficiency_showering: float | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +146,7 @@ class Spallation:
     xe_parent_showering: float
     xe_neutrons_per_lost_nucleon: float
     xe_isotopes: tuple[XeIsotope, ...]
+    c10_parent_showering: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -184,7 +217,20 @@ class StreamConfig:
         d = dataclasses.asdict(self)
         if not self.convection.enabled:
             del d["convection"]  # a disabled section leaves the stored config (and chunk stamps) as before
+        for sec in ("muons", "neutrons"):  # unset v1-model fields are not stored
+            d[sec] = {k: v for k, v in d[sec].items() if not (k in V1_FIELDS[sec] and v is None)}
         return json.dumps(d, sort_keys=True)
+
+    @property
+    def v1_muon_model(self) -> bool:
+        """True for a config of the v1 muon model (read from an old file; it cannot be generated again)."""
+        return any(getattr(getattr(self, sec), k) is not None for sec, ks in V1_FIELDS.items() for k in ks)
+
+
+# fields of the v1 muon/neutron model (fixed showering fraction, exponential shower energies, exponential
+# lateral neutron distance): kept only so that old stream files load
+V1_FIELDS = {"muons": ("showering_fraction", "showers_mean", "shower_energy_mean_MeV", "neutron_fraction_from_showers"),
+             "neutrons": ("lateral_scale_mm", "diffusion_sigma_mm", "efficiency_nonshowering", "efficiency_showering")}
 
 
 _SECTIONS = {"geometry": StreamGeometry, "response": Response, "muons": Muons, "neutrons": Neutrons,
@@ -212,10 +258,22 @@ def stream_config_from_dict(d: dict[str, Any]) -> StreamConfig:
          "geometry: film_um, xels_mass_kg and spallation_radius_mm must be > 0"),
         (0 <= cfg.response.energy_resolution < 1 and cfg.response.vertex_resolution_mm >= 0,
          "response: need 0 <= energy_resolution < 1 and vertex_resolution_mm >= 0"),
-        (0 <= m.rate_hz <= 1e4 and 0 <= m.showering_fraction <= 1, ("muons: need 0 <= rate_hz <= 1e4 and "
-                                                                   "0 <= showering_fraction <= 1")),
-        (n.capture_time_us > 0 and 0 <= n.efficiency_showering <= 1 and 0 <= n.efficiency_nonshowering <= 1,
-         "neutrons: need capture_time_us > 0 and efficiencies in [0, 1]"),
+        (0 <= m.rate_hz <= 1e4, "muons: need 0 <= rate_hz <= 1e4"),
+        (0 < m.depth_kmwe <= 20 and m.spectrum_index > 2 and m.spectrum_epsilon_GeV > 0 and m.spectrum_b_per_kmwe > 0,
+         "muons: need 0 < depth_kmwe <= 20, spectrum_index > 2 (finite mean energy), spectrum_epsilon_GeV > 0, "
+         "spectrum_b_per_kmwe > 0"),
+        (m.b_em_per_g_cm2 >= 0 and m.b_nucl_per_g_cm2 >= 0 and m.transfer_min_MeV > 0 and m.showering_dq_MeV > 0
+         and 0 <= m.neutron_energy_power <= 2 and m.em_neutron_ratio >= 0 and m.neutron_yield_per_g_cm2 >= 0,
+         "muons: need b_em/b_nucl >= 0, transfer_min_MeV > 0, showering_dq_MeV > 0, 0 <= neutron_energy_power <= 2, "
+         "em_neutron_ratio >= 0, neutron_yield_per_g_cm2 >= 0"),
+        (n.capture_time_us > 0 and 0 <= n.efficiency <= 1 and n.dead_time_us >= 0 and n.dead_time_showering_us >= 0
+         and n.fermi_age_cm2 >= 0 and n.diffusion_length_mm >= 0 and 0 <= n.fast_fraction <= 1 and n.fast_length_mm > 0,
+         "neutrons: need capture_time_us > 0, efficiency in [0, 1], dead times >= 0, fermi_age_cm2 >= 0, "
+         "diffusion_length_mm >= 0, fast_fraction in [0, 1], fast_length_mm > 0"),
+        (cfg.response.muon_profile_bin_mm > 0 and cfg.response.muon_profile_resolution_mm >= 0,
+         "response: need muon_profile_bin_mm > 0 and muon_profile_resolution_mm >= 0"),
+        (0 <= cfg.spallation.xe_parent_showering <= 1 and 0 <= cfg.spallation.c10_parent_showering <= 1,
+         "spallation: xe_parent_showering and c10_parent_showering must be in [0, 1]"),
         (cfg.spallation.roi_MeV[0] < cfg.spallation.roi_MeV[1], "spallation.roi_MeV must be (low, high)"),
         (all(x.relative_yield >= 0 for x in cfg.spallation.xe_isotopes), "spallation.xe_isotopes: yields >= 0"),
         (cfg.ibd.rate_per_day >= 0 and cfg.singles.rate_hz >= 0, "ibd / singles rates must be >= 0"),
@@ -300,18 +358,28 @@ class Stream:
         return np.isin(self.events["type"], [EVENT_TYPES[n] for n in names])
 
 
+def ragged_group(key: str) -> str | None:
+    """The ragged list (``shower`` or ``profile``) a muon column belongs to, or None for a per-muon column."""
+    for g in MUON_RAGGED:
+        if key.startswith(g + "_"):
+            return g
+    return None
+
+
 def _check_table(tab: dict[str, np.ndarray], name: str, path: str | Path) -> None:
-    # one row per entry, except the ragged shower list of the muons (shower_offsets[n + 1], shower_*[m])
-    lengths = {k: len(v) for k, v in tab.items() if not k.startswith("shower_")}
+    # one row per entry, except the ragged lists of the muons (<group>_offsets[n + 1], <group>_*[m])
+    lengths = {k: len(v) for k, v in tab.items() if ragged_group(k) is None}
     if len(set(lengths.values())) > 1:
         raise StreamConfigError(f"{path}: the {name} columns have different lengths {lengths} (corrupt file)")
-    if "shower_offsets" in tab:
-        o = tab["shower_offsets"]
+    for g in MUON_RAGGED:
+        if f"{g}_offsets" not in tab:
+            continue
+        o = tab[f"{g}_offsets"]
         n = next(iter(lengths.values()), 0)
-        ragged = {k: len(v) for k, v in tab.items() if k.startswith("shower_") and k != "shower_offsets"}
+        ragged = {k: len(v) for k, v in tab.items() if ragged_group(k) == g and k != f"{g}_offsets"}
         if (len(o) != n + 1 or o[0] != 0 or np.any(np.diff(o) < 0)
                 or any(m != int(o[-1]) for m in ragged.values())):
-            raise StreamConfigError(f"{path}: {name}/shower_offsets do not match the shower lists (corrupt file)")
+            raise StreamConfigError(f"{path}: {name}/{g}_offsets do not match the {g} lists (corrupt file)")
     for k, v in tab.items():
         if v.dtype.kind == "f" and not np.isfinite(v).all():
             raise StreamConfigError(f"{path}: non-finite values in {name}/{k} (corrupt file)")

@@ -3,7 +3,8 @@
 Input per pair: the reconstructed neutron-capture vertices of that muon within 160 cm of the
 candidate, relative to the candidate (``base``); optionally each vertex's displacement from the
 reconstructed muon track and the candidate's own distance from it (``track``), and the muon
-energy deposited within 20 cm of the track point nearest to each vertex (``dedx``).  log10(dT
+light within 20 cm of the track point nearest to each vertex, from the muon's reconstructed
+light profile (``dedx``; the talk's "integrated dE/dx").  log10(dT
 since the muon) and the number of vertices go straight to the final MLP.
 
 The candidate's score is the largest pair score over its pairs, exactly as the likelihood tag
@@ -67,7 +68,7 @@ def neutron_index(stream: Stream) -> NeutronIndex:
 
 
 @nb.njit(cache=True)
-def _points_kernel(pair_mu, pair_cand_pos, pair_logdt, noff, npos, entry, udir, soff, s_mm, s_E,
+def _points_kernel(pair_mu, pair_cand_pos, pair_logdt, noff, npos, entry, udir, poff, prof, bin_mm,
                    rmax, P, F, dedx_r, dedx_per_mm):
     n = pair_mu.size
     pts = np.zeros((n, P, F), np.float32)
@@ -100,11 +101,20 @@ def _points_kernel(pair_mu, pair_cand_pos, pair_logdt, noff, npos, entry, udir, 
                 for a in range(3):
                     pts[k, q, 3 + a] = (x[a] - (entry[m, a] + s * udir[m, a])) / rmax
                 if F > 6:
-                    e20 = 2.0 * dedx_r * dedx_per_mm
-                    for b in range(soff[m], soff[m + 1]):
-                        if abs(s - s_mm[b]) < dedx_r:
-                            e20 += s_E[b]
-                    pts[k, q, 6] = np.log10(e20) - 2.0
+                    # reconstructed light within dedx_r of the track point: the muon's profile bins
+                    # (overlap-weighted); a muon without a stored profile is minimum ionising
+                    a0, a1 = poff[m], poff[m + 1]
+                    if a1 == a0:
+                        e20 = 2.0 * dedx_r * dedx_per_mm
+                    else:
+                        e20 = 0.0
+                        j0 = max(int(np.floor((s - dedx_r) / bin_mm)), 0)
+                        j1 = min(int(np.floor((s + dedx_r) / bin_mm)), a1 - a0 - 1)
+                        for j in range(j0, j1 + 1):
+                            ov = min(s + dedx_r, (j + 1) * bin_mm) - max(s - dedx_r, j * bin_mm)
+                            if ov > 0:
+                                e20 += prof[a0 + j] * ov / bin_mm
+                    pts[k, q, 6] = np.log10(max(e20, 1.0)) - 2.0
             mask[k, q] = True
             q += 1
         glob[k, 0] = (pair_logdt[k] - 3.0) / 2.0
@@ -131,13 +141,14 @@ def build_pair_points(stream: Stream, cands: Candidates, pairs: Pairs, pair_idx:
     pair_idx = np.asarray(pair_idx, np.int64)
     cand = pairs.candidate_of_pair()[pair_idx]
     P = max(1, min(int(max_points), int(pairs.n_near[pair_idx].max(initial=1))))  # trim to the largest cloud
-    so = mu.get("shower_offsets", np.zeros(mu["t_s"].size + 1, np.int64))
+    # v1-model files have no reconstructed profile: every muon is then minimum ionising here
+    po = mu.get("profile_offsets", np.zeros(mu["t_s"].size + 1, np.int64))
     pts, mask, glob = _points_kernel(
         pairs.muon[pair_idx].astype(np.int64), np.ascontiguousarray(cands.pos_mm[cand], dtype=np.float64),
         np.log10(np.maximum(pairs.dt_s[pair_idx], 1e-6)), index.off, index.pos_mm,
         np.ascontiguousarray(mu["reco_entry_mm"], dtype=np.float64), np.ascontiguousarray(mu["reco_dir"], dtype=np.float64),
-        so.astype(np.int64), np.asarray(mu.get("shower_s_mm", np.zeros(0)), np.float64),
-        np.asarray(mu.get("shower_E_MeV", np.zeros(0)), np.float64), float(max_distance_mm), P, MODES[mode],
+        po.astype(np.int64), np.asarray(mu.get("profile_MeV", np.zeros(0)), np.float64),
+        float(stream.config.response.muon_profile_bin_mm), float(max_distance_mm), P, MODES[mode],
         float(dedx_radius_mm), float(stream.config.muons.dedx_MeV_per_mm))
     return PairPoints(pair_idx, pts, mask, glob)
 

@@ -20,6 +20,8 @@ import numpy as np
 from ...executor import get_executor
 from ...io.stream import (
     EVENT_TYPES,
+    MUON_RAGGED,
+    ragged_group,
     read_chunk,
     read_chunk_meta,
     write_chunk,
@@ -48,7 +50,7 @@ class StreamRun:
         return i * c, min((i + 1) * c, self.days * DAY_S)
 
     def meta(self) -> dict[str, Any]:
-        return {"days": self.days, "seed": self.seed, "config": json.loads(self.config_json), "version": 1}
+        return {"days": self.days, "seed": self.seed, "config": json.loads(self.config_json), "version": 2}
 
 
 
@@ -70,6 +72,9 @@ def run_stream(cfg: StreamConfig, days: float, seed: int, out: str | Path, worke
     """Generate ``days`` of stream into ``out`` (resumable; same result for any ``workers``)."""
     if not days > 0:
         raise StreamConfigError(f"--days must be positive, got {days}")
+    if cfg.v1_muon_model:
+        raise StreamConfigError("the config uses the v1 muon model (muons.showering_fraction, neutrons.lateral_scale_mm, ...), "
+                                "which is no longer generated: start from the klz800 preset")
     out = Path(out)
     run = StreamRun(cfg.to_json(), float(days), int(seed))
     workdir = out.with_name(out.name + ".chunks")
@@ -100,13 +105,16 @@ def merge_chunks(run: StreamRun, workdir: Path, out: Path) -> dict[str, Any]:
     """Concatenate chunk files, assign global ids, time-sort and remap truth links."""
     ev: dict[str, list[np.ndarray]] = {}
     mu: dict[str, list[np.ndarray]] = {}
-    ev_base = mu_base = sh_base = 0
+    ev_base = mu_base = 0
+    rag_base = dict.fromkeys(MUON_RAGGED, 0)
     for i in range(run.n_chunks):
         e, m = read_chunk(workdir / f"chunk_{i:06d}.h5")
         e["muon"] = np.where(e["muon"] >= 0, e["muon"] + mu_base, -1)
         e["parent"] = np.where(e["parent"] >= 0, e["parent"] + ev_base, -1)
-        m["shower_offsets"] = (m["shower_offsets"] + sh_base)[(0 if i == 0 else 1):]
-        sh_base = int(m["shower_offsets"][-1]) if m["shower_offsets"].size else sh_base
+        for g in MUON_RAGGED:
+            o = m[f"{g}_offsets"]
+            m[f"{g}_offsets"] = (o + rag_base[g])[(0 if i == 0 else 1):]
+            rag_base[g] += int(o[-1]) if o.size else 0
         for k, v in e.items():
             ev.setdefault(k, []).append(v)
         for k, v in m.items():
@@ -116,19 +124,22 @@ def merge_chunks(run: StreamRun, workdir: Path, out: Path) -> dict[str, Any]:
     E = {k: np.concatenate(v) for k, v in ev.items()}
     M = {k: np.concatenate(v) for k, v in mu.items()}
     t_end = run.days * DAY_S
-    # time-sort muons (their shower lists move with them)
+    # time-sort muons (their ragged lists move with them)
     mo = np.argsort(M["t_s"], kind="stable")
     mu_row = np.empty_like(mo)
     mu_row[mo] = np.arange(mo.size)
-    so, sh_counts = M.pop("shower_offsets"), None
-    sh_counts = np.diff(so)
-    starts = so[:-1]
-    idx = np.concatenate([np.arange(starts[j], starts[j] + sh_counts[j]) for j in mo]) if so[-1] > 0 else np.zeros(0, np.int64)
-    M["shower_s_mm"], M["shower_E_MeV"] = M["shower_s_mm"][idx], M["shower_E_MeV"][idx]
+    for g in MUON_RAGGED:
+        so = M.pop(f"{g}_offsets")
+        counts = np.diff(so)
+        new_off = np.concatenate([[0], np.cumsum(counts[mo])]).astype(np.int64)
+        c = counts[mo]
+        idx = np.repeat(so[:-1][mo], c) + np.arange(int(new_off[-1])) - np.repeat(new_off[:-1], c)
+        for k in [k for k in M if ragged_group(k) == g]:
+            M[k] = M[k][idx]
+        M[f"{g}_offsets"] = new_off
     for k in list(M):
-        if not k.startswith("shower_"):
+        if ragged_group(k) is None:
             M[k] = M[k][mo]
-    M["shower_offsets"] = np.concatenate([[0], np.cumsum(sh_counts[mo])]).astype(np.int64)
     # events: drop the ones decaying after the end of the stream, time-sort, remap links
     keep = np.flatnonzero(E["t_s"] < t_end)
     order = keep[np.argsort(E["t_s"][keep], kind="stable")]
@@ -143,7 +154,7 @@ def merge_chunks(run: StreamRun, workdir: Path, out: Path) -> dict[str, Any]:
     for k, dt in cast.items():
         E[k] = E[k].astype(dt)
     for k in ("entry_mm", "dir", "length_mm", "impact_mm", "edep_MeV", "reco_entry_mm", "reco_dir",
-              "shower_s_mm", "shower_E_MeV"):
+              "energy_GeV", "dq_MeV", "shower_s_mm", "shower_E_MeV", "profile_MeV"):
         M[k] = M[k].astype(np.float32)
     cfg = run.cfg
     conv = convection_periods_s(cfg, run.seed, t_end) if cfg.convection.enabled else None

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ...io.stream import EVENT_TYPES, NUCLIDES, REGIONS
+import scintnet.sim.stream.muons as muphys  # the module itself: "from . import" would import the package (a cycle)
 from .config import (
     DAY_S,
     YEAR_S,
@@ -180,8 +181,11 @@ def _region_of(pos: np.ndarray, g: StreamGeometry) -> np.ndarray:
 
 
 def _sample_muons(cfg: StreamConfig, n: int, t0: float, t1: float, rng: np.random.Generator,
-                  through: np.ndarray | None = None, showering_p: float | None = None) -> dict[str, np.ndarray]:
-    """Muon tracks crossing the LS sphere; ``through`` forces each track through a point (mm)."""
+                  through: np.ndarray | None = None, shower_p: float = 0.0) -> dict[str, np.ndarray]:
+    """Muon tracks crossing the LS sphere (muon model v2, :mod:`.muons`).
+
+    ``through`` forces each track through a point (mm): the parent of an isotope made there, which with
+    probability ``shower_p`` made it in a shower at that point (energy from the yield-weighted spectrum)."""
     m, g = cfg.muons, cfg.geometry
     R = g.ls_radius_mm
     # zenith: dN/dcos ~ cos^p  ->  cos = U^(1/(p+1))
@@ -203,81 +207,66 @@ def _sample_muons(cfg: StreamConfig, n: int, t0: float, t1: float, rng: np.rando
     h = np.sqrt(np.maximum(R**2 - b**2, 0.0))
     entry = p0 - h[:, None] * d
     L = 2 * h
-    shp = m.showering_fraction if showering_p is None else showering_p
-    showering = rng.random(n) < shp
-    nsh = np.where(showering, 1 + rng.poisson(max(m.showers_mean - 1, 0.0), n), 0)
+    E_GeV = muphys.sample_energy_GeV(m, n, rng)
+    sh_mu, sh_s, sh_E, sh_had = muphys.sample_transfers(m, E_GeV, L, rng)
+    if through is not None:
+        # the isotope's production shower at the isotope (hadronic/EM as the neutron-yield weights say)
+        prod = np.flatnonzero(rng.random(n) < shower_p)
+        w_h = m.b_nucl_per_g_cm2 / max(m.b_nucl_per_g_cm2 + m.em_neutron_ratio * m.b_em_per_g_cm2, 1e-300)
+        sh_mu = np.concatenate([sh_mu, prod])
+        sh_s = np.concatenate([sh_s, ((through[prod] - entry[prod]) * d[prod]).sum(1)])
+        sh_E = np.concatenate([sh_E, muphys.production_shower_MeV(m, E_GeV[prod], rng)])
+        sh_had = np.concatenate([sh_had, rng.random(prod.size) < w_h])
+        o = np.argsort(sh_mu, kind="stable")
+        sh_mu, sh_s, sh_E, sh_had = sh_mu[o], sh_s[o], sh_E[o], sh_had[o]
+    nsh = np.bincount(sh_mu, minlength=n)
     sh_off = np.concatenate([[0], np.cumsum(nsh)]).astype(np.int64)
-    sh_mu = np.repeat(np.arange(n), nsh)
-    sh_s = rng.random(sh_mu.size) * L[sh_mu]
-    if through is not None and sh_mu.size:
-        # the shower that made the isotope sits at the isotope (first shower of each muon)
-        first = sh_off[:-1][nsh > 0]
-        sh_s[first] = ((through - entry) * d).sum(1)[nsh > 0]
-    sh_E = rng.exponential(m.shower_energy_mean_MeV, sh_mu.size)
-    edep = m.dedx_MeV_per_mm * L + np.bincount(sh_mu, weights=sh_E, minlength=n)
+    dq = np.bincount(sh_mu, weights=sh_E, minlength=n)
+    showering = dq > m.showering_dq_MeV
+    edep = m.dedx_MeV_per_mm * L + dq
     t = np.sort(rng.uniform(t0, t1, n)) if through is None else rng.uniform(t0, t1, n)
     # reconstructed track (assumed Gaussian smearing of entry point and direction)
     r_entry = entry + rng.normal(size=(n, 3)) * cfg.response.muon_entry_resolution_mm
     r_dir = d + rng.normal(size=(n, 3)) * np.deg2rad(cfg.response.muon_angle_resolution_deg)
     r_dir /= np.linalg.norm(r_dir, axis=1, keepdims=True)
+    pf_off, pf = muphys.reco_profiles(cfg, sh_mu, entry[sh_mu] + d[sh_mu] * sh_s[:, None], sh_E, n, L, r_entry,
+                                      r_dir, nsh > 0, rng)
     return {"t_s": t, "entry_mm": entry, "dir": d, "length_mm": L, "impact_mm": b,
             "showering": showering.astype(np.int8), "edep_MeV": edep, "reco_entry_mm": r_entry, "reco_dir": r_dir,
-            "shower_offsets": sh_off, "shower_s_mm": sh_s, "shower_E_MeV": sh_E, "n_neutrons": np.zeros(n, np.int32)}
-
-
-def _neutron_constants(cfg: StreamConfig) -> tuple[float, float]:
-    """(neutrons per mm of non-showering track, neutrons per MeV of shower energy).
-
-    Fixed so that the mean yield equals the published 2.8e-4 n/(mu g/cm2) (KamLAND PRC 81, 025807):
-    mean chord of an isotropic-ish flux through a sphere is 4R/3.
-    """
-    m, g = cfg.muons, cfg.geometry
-    rho = 0.78  # g/cm3 LS density ("to check", numbers.md)
-    mean_gcm2 = 4 * g.ls_radius_mm / 3 / 10 * rho
-    n_mu = m.neutron_yield_per_g_cm2 * mean_gcm2
-    per_mm = (1 - m.neutron_fraction_from_showers) * n_mu / (4 * g.ls_radius_mm / 3)
-    per_MeV = m.neutron_fraction_from_showers * n_mu / max(m.showering_fraction * m.showers_mean
-                                                           * m.shower_energy_mean_MeV, 1e-12)
-    return per_mm, per_MeV
+            "energy_GeV": E_GeV, "dq_MeV": dq,
+            "shower_offsets": sh_off, "shower_s_mm": sh_s, "shower_E_MeV": sh_E, "shower_hadronic": sh_had.astype(np.int8),
+            "profile_offsets": pf_off, "profile_MeV": pf, "n_neutrons": np.zeros(n, np.int32)}
 
 
 def _add_neutrons(tab: _Table, cfg: StreamConfig, mu: dict[str, np.ndarray], mu_ids: np.ndarray,
                   rng: np.random.Generator, origin_mm: np.ndarray | None = None,
                   n_extra: np.ndarray | None = None) -> None:
-    """Neutrons of each muon (track + showers), plus ``n_extra`` produced at ``origin_mm``."""
-    nc = cfg.neutrons
-    per_mm, per_MeV = _neutron_constants(cfg)
+    """Neutrons of each muon's showers (:mod:`.muons`), plus ``n_extra`` emitted by the isotope at ``origin_mm``."""
+    nc, m = cfg.neutrons, cfg.muons
     n = mu["t_s"].size
-    # along the track
-    n_tr = rng.poisson(per_mm * mu["length_mm"])
-    tr_mu = np.repeat(np.arange(n), n_tr)
-    prod = [mu["entry_mm"][tr_mu] + mu["dir"][tr_mu] * (rng.random(tr_mu.size) * mu["length_mm"][tr_mu])[:, None]]
-    owner = [tr_mu]
-    # at showers
     sh_mu = np.repeat(np.arange(n), np.diff(mu["shower_offsets"]))
-    n_sh = rng.poisson(per_MeV * mu["shower_E_MeV"])
+    had = mu["shower_hadronic"] == 1
+    n_sh = rng.poisson(muphys.mean_neutrons_per_shower(m, mu["shower_E_MeV"], had))
     rep = np.repeat(np.arange(sh_mu.size), n_sh)
-    prod.append(mu["entry_mm"][sh_mu[rep]] + mu["dir"][sh_mu[rep]] * mu["shower_s_mm"][rep][:, None])
-    owner.append(sh_mu[rep])
+    prod = [mu["entry_mm"][sh_mu[rep]] + mu["dir"][sh_mu[rep]] * mu["shower_s_mm"][rep][:, None]]
+    owner = [sh_mu[rep]]
+    hadr = [had[rep]]
     if origin_mm is not None and n_extra is not None:
+        # the isotope's own evaporation neutrons: slow (no fast leg)
         rep = np.repeat(np.arange(n), n_extra)
         prod.append(origin_mm[rep])
         owner.append(rep)
+        hadr.append(np.zeros(rep.size, bool))
     prod_mm = np.concatenate(prod)
     own = np.concatenate(owner)
     k = own.size
     if k == 0:
         return
-    # transport: exponential lateral distance from the production point + thermal diffusion
-    perp = _unit(rng, k)
-    perp -= (perp * mu["dir"][own]).sum(1)[:, None] * mu["dir"][own]
-    perp /= np.maximum(np.linalg.norm(perp, axis=1, keepdims=True), 1e-9)
-    cap = prod_mm + perp * rng.exponential(nc.lateral_scale_mm, k)[:, None] + rng.normal(size=(k, 3)) * nc.diffusion_sigma_mm
+    dt = rng.exponential(nc.capture_time_us * 1e-6, k)
+    cap = muphys.transport_neutrons(nc, prod_mm, np.concatenate(hadr), dt, rng)
     r = np.linalg.norm(cap, axis=1)
     inside = r < cfg.geometry.ls_radius_mm  # captured in the buffer oil: not seen
-    dt = rng.exponential(nc.capture_time_us * 1e-6, k)
-    eff = np.where(mu["showering"][own] == 1, nc.efficiency_showering, nc.efficiency_nonshowering)
-    det = inside & (dt > nc.dead_time_us * 1e-6) & (rng.random(k) < eff)
+    det = inside & (dt > muphys.dead_time_s(nc, mu["showering"][own])) & (rng.random(k) < nc.efficiency)
     in_xe = r < cfg.geometry.xels_radius_mm
     on_xe = in_xe & (rng.random(k) < nc.xe136_capture_fraction)
     E = np.where(on_xe, nc.xe136_capture_gamma_MeV, nc.capture_gamma_MeV)
@@ -290,9 +279,9 @@ def _add_neutrons(tab: _Table, cfg: StreamConfig, mu: dict[str, np.ndarray], mu_
     # 136Xe(n,gamma)137Xe -> 137Xe beta decay (T1/2 from the ENSDF table)
     sel = on_xe[keep]
     if sel.any():
-        m = int(sel.sum())
-        t_x = mu["t_s"][own][keep][sel] + dt[keep][sel] + rng.exponential(half_life_s("Xe137") / np.log(2), m)
-        tab.add(t_x, EVENT_TYPES["xe137"], sample_spectrum_MeV("Xe137", m, rng), cap[keep][sel],
+        k2 = int(sel.sum())
+        t_x = mu["t_s"][own][keep][sel] + dt[keep][sel] + rng.exponential(half_life_s("Xe137") / np.log(2), k2)
+        tab.add(t_x, EVENT_TYPES["xe137"], sample_spectrum_MeV("Xe137", k2, rng), cap[keep][sel],
                 nuclide=_NUCLIDE_CODE["Xe137"], muon=mu_ids[own][keep][sel], parent=ids[sel])
 
 
@@ -328,7 +317,7 @@ def generate_chunk(cfg: StreamConfig, seed: int, chunk: int, t0_s: float, t1_s: 
     iso_specs: list[tuple[str, int, float, float, np.ndarray]] = []
     # 10C from carbon everywhere within spallation_radius (rate = Y * flux * mass, KamLAND PRC 81, 025807)
     n_c = rng.poisson(sp.c10_yield_per_mu_g_cm2 * flux * mass_g * dt)
-    iso_specs.append(("C10", EVENT_TYPES["spall_c10"], cfg.muons.showering_fraction, 0.0,
+    iso_specs.append(("C10", EVENT_TYPES["spall_c10"], sp.c10_parent_showering, 0.0,
                       (rng.random(n_c) < sp.c10_neutron_probability).astype(np.int64)))
     rates = _xe_rates_cached(cfg.to_json())
     for iso in sp.xe_isotopes:
@@ -344,7 +333,7 @@ def generate_chunk(cfg: StreamConfig, seed: int, chunk: int, t0_s: float, t1_s: 
             continue
         r = g.spallation_radius_mm if name == "C10" else g.xels_radius_mm
         pos = _in_sphere(rng, k, r)
-        pmu = _sample_muons(cfg, k, t0_s, t1_s, rng, through=pos, showering_p=shp)
+        pmu = _sample_muons(cfg, k, t0_s, t1_s, rng, through=pos, shower_p=shp)
         ids = add_muons(pmu)
         _add_neutrons(tab, cfg, pmu, ids, rng, origin_mm=pos, n_extra=n_extra)
         t = pmu["t_s"] + rng.exponential(half_life_s(name) / np.log(2), k)
@@ -497,7 +486,7 @@ def sample_singles(cfg: StreamConfig, n: int, rng: np.random.Generator) -> tuple
 def _concat_muons(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for k in parts[0]:
-        if k == "shower_offsets":
+        if k.endswith("_offsets"):
             offs, base = [np.zeros(1, np.int64)], 0
             for p in parts:
                 offs.append(p[k][1:] + base)
