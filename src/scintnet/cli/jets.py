@@ -111,3 +111,53 @@ def bench(
         out.print(f"{row['model']:18s} {row['accuracy']:6.3f} {row['auc']:7.4f} {f0(row['inv_eb_at_0.5'])} "
                   f"{f0(row['inv_eb_at_0.3'])} {row['params']:9d} {row['flops_per_jet'] / 1e6:10.1f} "
                   f"{row['train_jets_per_s']:9.0f}", highlight=False)
+
+
+@jets_app.command("explain")
+def explain(
+    data: Optional[Path] = typer.Option(None, "--data", help="jet file from `scintnet jets generate`"),
+    n_top: int = typer.Option(300, "--top", min=20, help="without --data: top jets generated in memory"),
+    n_qcd: int = typer.Option(300, "--qcd", min=20, help="without --data: QCD jets generated in memory"),
+    models: str = typer.Option("pfn,part", "--models"),
+    epochs: int = typer.Option(3, "--epochs", min=1),
+    max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="time limit per training"),
+    n_explain: int = typer.Option(1000, "--jets", min=10, help="test jets to explain"),
+    steps: int = typer.Option(32, "--steps", min=4, help="integrated-gradient steps"),
+    seed: int = typer.Option(1, "--seed"),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1),
+    out_dir: Path = typer.Option(Path("out/jets/explain"), "--out", "-o", help="folder for plots and explain.json"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Attributions over constituents (integrated gradients) and ParT's learned pair attention."""
+    import json
+
+    from .. import configure_runtime
+    from ..io.jets import JetFileError, JetSample, read_jets
+    from ..jets.bench import JetBenchConfig
+    from ..jets.explain import jets_explain
+
+    log = lambda m: err.print(m, highlight=False)  # noqa: E731
+    try:
+        if data is not None:
+            sample, _ = read_jets(data)
+        else:
+            _need_extra()
+            from ..jets.generate import JetGenConfig, chunk_seed, generate_chunk
+
+            sample = JetSample.concat([generate_chunk("top", n_top, chunk_seed(seed, "top", 0), JetGenConfig()),
+                                       generate_chunk("qcd", n_qcd, chunk_seed(seed, "qcd", 0), JetGenConfig())])
+        configure_runtime(threads)
+        names = tuple(m.strip() for m in models.split(",") if m.strip())
+        cfg = JetBenchConfig(models=names, epochs=epochs, max_minutes=max_minutes, seed=seed)
+        res = jets_explain(sample, names, cfg, out_dir, n_explain, steps, log)
+    except (JetFileError, ValueError) as exc:
+        _fail(str(exc))
+    from ..train.harness import atomic_write_bytes
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out_dir / "explain.json", json.dumps(res, indent=2, default=float).encode())
+    if as_json:
+        _print_json(res)
+    else:
+        for name, r in res["models"].items():
+            out.print(f"{name}: plots {', '.join(r['plots'])}", highlight=False)

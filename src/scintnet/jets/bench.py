@@ -115,7 +115,9 @@ def _flops_per_jet(model, inputs: dict[str, Any]) -> float:
 
 
 def train_one(name: str, inputs: dict[str, np.ndarray], parts: list[np.ndarray], cfg: JetBenchConfig, seed: int,
-              log: Callable[[str], None]) -> dict[str, Any]:
+              log: Callable[[str], None], return_model: bool = False):
+    """Train ``name`` on ``parts[0]``, keep the epoch of best validation AUC, return its test figures
+    (and the model, with ``return_model``)."""
     import torch
 
     from .models import JET_MODELS, build_jet_model
@@ -187,7 +189,7 @@ def train_one(name: str, inputs: dict[str, np.ndarray], parts: list[np.ndarray],
     row.update({"params": params, "flops_per_jet": flops, "train_s": t_train, "train_jets_per_s": n_seen / t_train,
                 "infer_jets_per_s": infer, "epochs_run": epoch + 1, "stopped": stopped, "best_val_auc": best,
                 "n_max": n_max})
-    return row
+    return (row, model) if return_model else row
 
 
 def jets_bench(sample, cfg: JetBenchConfig = JetBenchConfig(), log: Callable[[str], None] | None = None,
