@@ -21,6 +21,21 @@ def _need_extra() -> None:
 jets_app = typer.Typer(no_args_is_help=True, help="Jet tagging: top vs QCD (seed 004), an optional extra.")
 
 
+def _load_sample(data: Optional[Path], n_top: int, n_qcd: int, seed: int, log):
+    """The jets of ``--data``, or ``n_top`` + ``n_qcd`` generated in memory (one chunk each)."""
+    from ..io.jets import JetSample, read_jets
+
+    if data is not None:
+        return read_jets(data)[0]
+    _need_extra()
+    from ..jets.generate import JetGenConfig, chunk_seed, generate_chunk
+
+    log(f"jets: generating {n_top} top + {n_qcd} QCD jets in memory")
+    return JetSample.concat([generate_chunk("top", n_top, chunk_seed(seed, "top", 0), JetGenConfig()),
+                             generate_chunk("qcd", n_qcd, chunk_seed(seed, "qcd", 0), JetGenConfig())])
+
+
+
 @jets_app.command("generate")
 def generate(
     out_path: Path = typer.Option(..., "--out", "-o", help="output HDF5 jet file"),
@@ -68,22 +83,14 @@ def bench(
     import json
 
     from .. import configure_runtime
-    from ..io.jets import JetFileError, JetSample, read_jets
+    from ..io.jets import JetFileError
     from ..jets.bench import JetBenchConfig, jets_bench
 
     if not lr > 0 or (max_minutes is not None and not max_minutes > 0):
         _fail("--lr and --max-minutes must be > 0")
     log = lambda m: err.print(m, highlight=False)  # noqa: E731
     try:
-        if data is not None:
-            sample, _ = read_jets(data)
-        else:
-            _need_extra()
-            from ..jets.generate import JetGenConfig, chunk_seed, generate_chunk
-
-            log(f"jets: generating {n_top} top + {n_qcd} QCD jets in memory")
-            sample = JetSample.concat([generate_chunk("top", n_top, chunk_seed(seed, "top", 0), JetGenConfig()),
-                                       generate_chunk("qcd", n_qcd, chunk_seed(seed, "qcd", 0), JetGenConfig())])
+        sample = _load_sample(data, n_top, n_qcd, seed, log)
         used = configure_runtime(threads)
         cfg = JetBenchConfig(models=tuple(m.strip() for m in models.split(",") if m.strip()), epochs=epochs,
                              max_minutes=max_minutes, batch_size=batch_size, lr=lr, trainings=trainings, seed=seed)
@@ -132,20 +139,15 @@ def explain(
     import json
 
     from .. import configure_runtime
-    from ..io.jets import JetFileError, JetSample, read_jets
+    from ..io.jets import JetFileError
     from ..jets.bench import JetBenchConfig
     from ..jets.explain import jets_explain
 
+    if max_minutes is not None and not max_minutes > 0:
+        _fail("--max-minutes must be > 0")
     log = lambda m: err.print(m, highlight=False)  # noqa: E731
     try:
-        if data is not None:
-            sample, _ = read_jets(data)
-        else:
-            _need_extra()
-            from ..jets.generate import JetGenConfig, chunk_seed, generate_chunk
-
-            sample = JetSample.concat([generate_chunk("top", n_top, chunk_seed(seed, "top", 0), JetGenConfig()),
-                                       generate_chunk("qcd", n_qcd, chunk_seed(seed, "qcd", 0), JetGenConfig())])
+        sample = _load_sample(data, n_top, n_qcd, seed, log)
         configure_runtime(threads)
         names = tuple(m.strip() for m in models.split(",") if m.strip())
         cfg = JetBenchConfig(models=names, epochs=epochs, max_minutes=max_minutes, seed=seed)

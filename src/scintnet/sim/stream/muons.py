@@ -29,6 +29,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+from scipy.special import erf
 
 from ...io.stream import Muons, Neutrons, StreamConfig
 
@@ -163,8 +164,6 @@ def reco_profiles(cfg: StreamConfig, mu_sh: np.ndarray, sh_point_mm: np.ndarray,
     lo = j * w
     hi = np.minimum(lo + w, length_mm[owner])
     vals += m.dedx_MeV_per_mm * np.maximum(hi - lo, 0.0)
-    from scipy.special import erf
-
     sig = max(resp.muon_profile_resolution_mm, 1e-6)
     for i in np.flatnonzero(has_profile[mu_sh]):  # few showers: a loop over them is cheap
         mu = mu_sh[i]
