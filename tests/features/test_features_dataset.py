@@ -277,3 +277,58 @@ def test_nhit_weights_equalise_the_weighted_histograms(sets):
     assert loaders["val"].dataset.w is None  # validation stays matched by resampling
     # the weighted training split holds more events than matching would keep
     assert len(tr) > len(make_loaders(sig, bkg, TimeSpectrum(n_bins=7), batch_size=16, seed=3)["train"].dataset)
+
+
+def _dipole(x, grid="theta_phi"):
+    """|sum q d| / sum q of the angular charge maps x [B, theta, phi] (d: pixel centres)."""
+    from scintnet.features.maps import pixel_directions
+
+    d = pixel_directions(x.shape[1], x.shape[2], grid)
+    q = x.reshape(len(x), -1)
+    return np.linalg.norm(q @ d, axis=1) / q.sum(1)
+
+
+def test_vertex_frame_map_bins_directions_from_the_vertex(sets):
+    from scintnet.features.maps import pmt_angle_bins
+
+    sig, _ = sets
+    spec = MapSpec(n_t=28, n_theta=12, n_phi=12)
+    idx = np.arange(min(40, len(sig)))
+    xc = KamNetMap(spec)(sig, idx)["x"].numpy()
+    xv = KamNetMap(spec, frame="vertex")(sig, idx)["x"].numpy()
+    # only the angular cell changes: the same charges at the same proper times
+    assert np.allclose(xv.sum(axis=(2, 3)), xc.sum(axis=(2, 3)), rtol=1e-5, atol=1e-4)
+    # each used hit lands in the cell of its direction from the reconstructed vertex
+    fast = sig.pmt_mask(None)
+    e = int(idx[0])
+    a, b = sig.hit_offsets[e], sig.hit_offsets[e + 1]
+    p = sig.hit_pmt[a:b]
+    keep = fast[p]
+    it, ip = pmt_angle_bins(sig.pmt_pos_mm[p[keep]] - sig.vertex_mm[e], spec)
+    want = np.zeros((spec.n_theta, spec.n_phi))
+    np.add.at(want, (it, ip), sig.hit_charge_pe[a:b][keep])
+    assert np.allclose(xv[0].sum(0), want, rtol=1e-5, atol=1e-4)
+    # at the centre the two frames agree
+    one = sig.subset(idx[:5])
+    one.vertex_mm[:] = 0.0
+    assert np.array_equal(KamNetMap(spec, frame="vertex")(one, np.arange(5))["x"].numpy(),
+                          KamNetMap(spec)(one, np.arange(5))["x"].numpy())
+    with pytest.raises(ValueError, match="frame"):
+        KamNetMap(spec, frame="detector")
+
+
+def test_vertex_frame_removes_the_vertex_offset_dipole(sets):
+    """Seen from the centre, an off-centre event is brighter towards its vertex; seen from the vertex
+    the tubes per solid angle (~d^2) and light per tube (~1/d^2) cancel, so the map is nearly flat."""
+    sig, bkg = sets
+    spec = MapSpec(n_t=28, n_theta=12, n_phi=12)
+    out = {}
+    for frame in ("centre", "vertex"):
+        d = []
+        for es in (sig, bkg):
+            r = np.linalg.norm(es.vertex_mm, axis=1)
+            idx = np.flatnonzero(r > 1000.0)
+            d.append(_dipole(KamNetMap(spec, frame=frame)(es, idx)["x"].numpy().sum(1)))
+        out[frame] = np.concatenate(d)
+    assert len(out["centre"]) >= 20
+    assert np.median(out["vertex"]) < 0.5 * np.median(out["centre"])

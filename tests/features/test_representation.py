@@ -19,6 +19,7 @@ from scintnet.train.harness import load_run
 
 @pytest.mark.parametrize("rep", [KamNetMap(spec=CPU_MAP, log_charge=True),
                                  KamNetMap(spec=MapSpec(n_t=7, grid="equal_area", t0_gate_ns=(-20.0, 30.0))),
+                                 KamNetMap(spec=CPU_MAP, log_charge=True, frame="vertex"),
                                  TimeSpectrum(n_bins=14, normalize=True), PointCloud(n_max=64, frame="vertex",
                                                                                      pmt_types=(0, 1))])
 def test_spec_round_trips_through_json(rep):

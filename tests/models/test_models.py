@@ -225,3 +225,33 @@ def test_bench_models_reports_fast_and_reference_step_times():
     names = [x["layer"] for x in row["layers"]]
     assert names[0] == "attention_conv_lstm" and names[-1] == "head" and len(names) == 6
     assert all(x["forward_s_per_event"] > 0 and x["backward_s_per_event"] > 0 for x in row["layers"])
+
+
+def test_reverse_time_kamnet_is_the_forward_net_on_time_flipped_maps():
+    """reverse_time reads the bins last-to-first: the same as the forward ConvLSTM on the flipped
+    input with its attention weights flipped, while S(t) stays indexed by the true time bin."""
+    torch.manual_seed(0)
+    rev = AttentionConvLSTM(6, 8, 8, (3, 4), (3, 3), reverse=True)
+    fwd = AttentionConvLSTM(6, 8, 8, (3, 4), (3, 3))
+    fwd.load_state_dict(rev.state_dict())
+    with torch.no_grad():
+        fwd.attention_weight.copy_(rev.attention_weight.flip(0))
+    x = torch.rand(3, 6, 8, 8)
+    c_r, s_r = rev(x)
+    c_f, s_f = fwd(x.flip(1))
+    assert torch.allclose(c_r, c_f, atol=1e-6) and torch.allclose(s_r, s_f.flip(1), atol=1e-6)
+    # and the order matters: the forward net on the unflipped input differs
+    assert not torch.allclose(fwd(x)[0], c_r, atol=1e-4)
+
+
+def test_reverse_lstm_reads_the_spectrum_last_to_first():
+    from scintnet.models.baselines import LSTMConfig, TimeLSTM
+
+    torch.manual_seed(1)
+    rev = TimeLSTM(LSTMConfig(n_t=10, hidden=8, fc=8, dropout=0.0, reverse=True)).eval()
+    fwd = TimeLSTM(LSTMConfig(n_t=10, hidden=8, fc=8, dropout=0.0)).eval()
+    fwd.load_state_dict(rev.state_dict())
+    x = torch.rand(4, 10)
+    assert torch.allclose(rev(x), fwd(x.flip(1)), atol=1e-6)
+    assert not torch.allclose(rev(x), fwd(x), atol=1e-4)
+    assert build_model("lstm", "cpu").cfg.reverse  # the presets read it reversed (issue 19)

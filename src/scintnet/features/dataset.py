@@ -21,7 +21,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, S
 
 from ..io.events import concat_offsets
 from ..io.store import EventFile
-from .maps import CPU_MAP, PAPER_MAP, MapSpec, count_cells, fill_maps, fill_points, fill_spectra, pmt_cells
+from .maps import CPU_MAP, PAPER_MAP, MapSpec, count_cells, fill_maps, fill_maps_vertex, fill_points, fill_spectra, pmt_cells
 
 __all__ = ["Selection", "EventSet", "load_event_set", "nhit_match", "KamNetMap", "TimeSpectrum", "PointCloud",
            "make_loaders", "PAPER_MAP", "CPU_MAP", "gather_ragged"]
@@ -376,18 +376,29 @@ class KamNetMap(_Representation):
     """Spatiotemporal hit map (paper eq. 1–2): ``{"x": float32 [B, n_t, n_theta, n_phi]}`` of charge.
 
     ``pmt_types`` None uses the fast-timing tubes (paper: 17-inch); ``log_charge`` puts
-    log1p(charge) in the cells instead of charge.
+    log1p(charge) in the cells instead of charge.  ``frame="centre"`` (the paper) bins each tube
+    by its direction from the detector centre; ``frame="vertex"`` by its direction from the
+    reconstructed vertex (:func:`~.maps.fill_maps_vertex` says why).
     """
 
     spec: MapSpec = PAPER_MAP
     pmt_types: tuple[int, ...] | None = None
     log_charge: bool = False
+    frame: str = "centre"
+
+    def __post_init__(self):
+        if self.frame not in ("centre", "vertex"):
+            raise ValueError(f"KamNetMap frame must be 'centre' or 'vertex', not {self.frame!r}")
 
     def __call__(self, events: EventSet, idx: np.ndarray) -> dict[str, torch.Tensor]:
         s = self.spec
         idx = np.asarray(idx, np.int64)
         out = np.zeros((idx.size, s.n_cells), np.float32)
-        fill_maps(out, idx, *events._kernel_args(self._cells(events, s), s), s.t_min_ns, s.dt_ns, s.n_t, s.n_angle)
+        args = events._kernel_args(self._cells(events, s), s)
+        if self.frame == "vertex":
+            fill_maps_vertex(out, idx, *args, s.t_min_ns, s.dt_ns, s.n_t, s.n_theta, s.n_phi, s.grid == "equal_area")
+        else:
+            fill_maps(out, idx, *args, s.t_min_ns, s.dt_ns, s.n_t, s.n_angle)
         if self.log_charge:
             np.log1p(out, out=out)
         return {"x": torch.from_numpy(out).view(idx.size, *s.shape)}

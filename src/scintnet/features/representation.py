@@ -27,7 +27,7 @@ _KIND_OF = {v: k for k, v in KINDS.items()}
 class InputSettings:
     """The run config's ``[representation]`` table: settings of the input that differ from the
     model preset's (None: keep).  Map keys apply to ``kamnet_map`` (and ``n_t`` also to
-    ``time_spectrum``), ``n_max`` / ``frame`` to ``point_cloud``."""
+    ``time_spectrum``), ``n_max`` to ``point_cloud``, ``frame`` (centre | vertex) to both."""
 
     n_t: int | None = None
     n_theta: int | None = None
@@ -46,7 +46,8 @@ class InputSettings:
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
-_APPLIES = {"kamnet_map": {"n_t", "n_theta", "n_phi", "grid", "t_min_ns", "t_max_ns", "t0_gate_ns", "log_charge"},
+_APPLIES = {"kamnet_map": {"n_t", "n_theta", "n_phi", "grid", "t_min_ns", "t_max_ns", "t0_gate_ns", "log_charge",
+                           "frame"},
             "time_spectrum": {"n_t", "t_min_ns", "t_max_ns", "normalize"},
             "point_cloud": {"n_max", "frame"}}
 
@@ -91,7 +92,7 @@ def with_settings(rep: Representation, settings: InputSettings | None) -> Repres
     if kind == "kamnet_map":
         spec_kw = {k: given[k] for k in ("n_t", "n_theta", "n_phi", "grid", "t_min_ns", "t_max_ns", "t0_gate_ns")
                    if k in given}
-        rep_kw = {"log_charge": given["log_charge"]} if "log_charge" in given else {}
+        rep_kw = {k: given[k] for k in ("log_charge", "frame") if k in given}
         return dataclasses.replace(rep, spec=dataclasses.replace(rep.spec, **spec_kw), **rep_kw)
     if kind == "time_spectrum":
         kw = {"n_bins" if k == "n_t" else k: v for k, v in given.items()}

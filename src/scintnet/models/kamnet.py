@@ -35,6 +35,13 @@ class KamNetConfig:
     fc_max: int = 1080
     dropout_fc: float = 0.08623589261579744
     dropout_sph: float = 0.406085565931351
+    # run the ConvLSTM from the last time bin to the first (the paper runs forward).  The 10C/0nbb
+    # information sits on the rising edge (the first bins hold the early light before T0, which the
+    # o-Ps delay of 10C shifts later); read last, it is what the final state -- the attention's query
+    # (eq. 3) -- remembers best.  Measured on the cpu preset (10C vs 0nbb, klz400-fast, 14,292 training
+    # events, 10 epochs): 47.0 % at fixed energy reversed vs 46.4 % forward, inside the +-1.2 % spread,
+    # so the presets keep the paper's direction.  Default False: saved runs keep their behaviour.
+    reverse_time: bool = False
 
     @property
     def bandwidths(self) -> tuple[int, ...]:
@@ -82,8 +89,10 @@ class ConvLSTMCell(nn.Module):
 class AttentionConvLSTM(nn.Module):
     """Two ConvLSTM layers over time + the attention of eq. 3–4; returns (context, S(t))."""
 
-    def __init__(self, n_t: int, n_theta: int, n_phi: int, hidden: tuple[int, int], kernels: tuple[int, int]):
+    def __init__(self, n_t: int, n_theta: int, n_phi: int, hidden: tuple[int, int], kernels: tuple[int, int],
+                 reverse: bool = False):
         super().__init__()
+        self.reverse = reverse
         self.cell1 = ConvLSTMCell(1, hidden[0], kernels[0])
         self.cell2 = ConvLSTMCell(hidden[0], hidden[1], kernels[1])
         self.attention_weight = nn.Parameter(torch.empty(n_t, hidden[1], n_theta, n_phi))
@@ -97,10 +106,13 @@ class AttentionConvLSTM(nn.Module):
         h2 = x.new_zeros(B, self.cell2.c_hidden, H, W)
         c2 = torch.zeros_like(h2)
         hs = []
-        for t in range(T):
+        order = range(T - 1, -1, -1) if self.reverse else range(T)
+        for t in order:
             h1, c1 = self.cell1(x[:, t:t + 1], h1, c1)
             h2, c2 = self.cell2(h1, h2, c2)
             hs.append(h2)
+        if self.reverse:
+            hs.reverse()  # hidden states indexed by time bin, so S(t) keeps its meaning
         hid = torch.stack(hs, 1)  # [B, T, C, H, W]
         score = torch.einsum("btchw,tchw,bchw->bt", hid, self.attention_weight, h2)  # eq. 3
         s = torch.softmax(score, dim=1)
@@ -118,7 +130,7 @@ class KamNet(nn.Module):
         if cfg.n_theta != cfg.n_phi:
             raise ValueError("KamNet's spherical grid needs n_theta == n_phi (2b x 2b SOFT grid)")
         self.cfg = cfg
-        self.acl = AttentionConvLSTM(cfg.n_t, cfg.n_theta, cfg.n_phi, cfg.hidden, cfg.kernels)
+        self.acl = AttentionConvLSTM(cfg.n_t, cfg.n_theta, cfg.n_phi, cfg.hidden, cfg.kernels, cfg.reverse_time)
         bw = cfg.bandwidths
         ch = (cfg.hidden[1], *cfg.sph_channels)
         s2_grid, so3_grid = s2_near_identity_grid(), so3_equatorial_grid()
