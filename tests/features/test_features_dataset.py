@@ -332,3 +332,20 @@ def test_vertex_frame_removes_the_vertex_offset_dipole(sets):
         out[frame] = np.concatenate(d)
     assert len(out["centre"]) >= 20
     assert np.median(out["vertex"]) < 0.5 * np.median(out["centre"])
+
+
+def test_energy_matching_equalises_the_energy_histograms(sets):
+    from scintnet.features.dataset import ENERGY_MATCH_BIN_MeV, nhit_weights
+
+    sig, bkg = sets
+    i, j = nhit_match(sig, bkg, seed=3, match_on="energy")
+    assert i.size == j.size > 0
+    lo = min(sig.energy_MeV.min(), bkg.energy_MeV.min())  # the bins start at the lowest energy
+    bin_of = lambda e: np.floor((e - lo) / ENERGY_MATCH_BIN_MeV).astype(int)  # noqa: E731
+    assert np.array_equal(np.sort(bin_of(sig.energy_MeV[i])), np.sort(bin_of(bkg.energy_MeV[j])))
+    # mean energies then agree to a fraction of a bin, which the Nhit matching does not promise
+    assert abs(sig.energy_MeV[i].mean() - bkg.energy_MeV[j].mean()) < ENERGY_MATCH_BIN_MeV
+    ws, wb = nhit_weights(sig, bkg, match_on="energy")
+    assert np.isclose(ws.sum(), wb.sum(), rtol=1e-4)
+    with pytest.raises(ValueError, match="match_on"):
+        nhit_match(sig, bkg, seed=3, match_on="radius")

@@ -66,6 +66,15 @@ def test_legacy_cpu_flash_preset_is_the_cpu_model_on_gated_maps():
         RunConfig.from_dict({"representation": {"n_thetaa": 3}})
 
 
+def test_vertex_frame_and_energy_matching_come_from_the_run_config():
+    cfg = RunConfig.from_dict({"model": "kamnet", "preset": "tiny", "match_on": "energy",
+                               "representation": {"frame": "vertex"}})
+    rep, _ = plan_inputs(cfg)
+    assert rep.frame == "vertex" and cfg.match_on == "energy"
+    with pytest.raises(ConfigError, match="match_on"):
+        RunConfig.from_dict({"match_on": "radius"})
+
+
 def test_runs_without_a_recorded_spec_load_with_their_own_input(tmp_path):
     """A run.json of before the spec (representation = class name, the gate in the model config)."""
     m = build_model("deepsphere", "tiny")

@@ -309,6 +309,8 @@ def train(
     max_events: Optional[int] = typer.Option(None, "--max-events", help="events per class (default 20000)"),
     max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="stop after this training time"),
     no_nhit_matching: bool = typer.Option(False, "--no-nhit-matching"),
+    match_on: Optional[str] = typer.Option(None, "--match-on", help="what the matching equalises: nhit (the "
+                                           "paper, default) or energy"),
     nhit_weighting: bool = typer.Option(False, "--nhit-weighting", help="train on every event, weighted so the "
                                         "Nhit histograms agree, instead of discarding events (val/test stay matched)"),
     select_on: Optional[str] = typer.Option(None, "--select-on", help="val_loss (default) or val_auc: best model and early stopping"),
@@ -351,6 +353,8 @@ def train(
         upd["nhit_weighting"] = True
     if no_nhit_matching:
         upd["nhit_matching"] = False
+    if match_on is not None:
+        upd["match_on"] = match_on
     if max_minutes is not None:
         upd["max_train_seconds"] = 60.0 * max_minutes
     cfg = replace(cfg, **upd).resolved()  # a legacy preset (deepsphere:cpu_flash) names what it stood for

@@ -54,8 +54,8 @@ def write_report(run_dir: str | Path, eval_dir: str | Path, out: str | Path,
     lines += ["## Training", "",
               f"- model: {rc['model']} preset `{rc['preset']}`, {run['params']:,} parameters",
               f"- data: signal {', '.join(rc['signal'])}; background {', '.join(rc['background'])}",
-              f"- selection: {rc['e_min_MeV']}–{rc['e_max_MeV']} MeV, R < {rc['r_max_mm'] / 10:.0f} cm; Nhit matching "
-              f"{'on' if rc['nhit_matching'] else 'off'}",
+              f"- selection: {rc['e_min_MeV']}–{rc['e_max_MeV']} MeV, R < {rc['r_max_mm'] / 10:.0f} cm; "
+              f"{'energy' if rc.get('match_on') == 'energy' else 'Nhit'} matching {'on' if rc['nhit_matching'] else 'off'}",
               f"- {run['n_train']} training / {run['n_val']} validation events; {run['epochs_done']} of "
               f"{run.get('epochs_planned', rc['epochs'])} epochs ({run['stopped']}), {run['train_seconds']:.0f} s on "
               f"{run['device']} with {run.get('threads', rc.get('threads')) or 'all'} threads",

@@ -309,16 +309,35 @@ def _rank_within(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return rank
 
 
+MATCH_ON = ("nhit", "energy")
+ENERGY_MATCH_BIN_MeV = 0.01  # 10 keV: a tenth of the resolution at 2.5 MeV (~ 6.5 %/sqrt(E))
+
+
+def _match_bins(sig: EventSet, bkg: EventSet, bin_width: int, match_on: str) -> tuple[np.ndarray, np.ndarray]:
+    """Histogram bin of every event for the matching: Nhit (occupied cells, ``bin_width`` wide) or the
+    reconstructed energy in :data:`ENERGY_MATCH_BIN_MeV` bins."""
+    if match_on == "nhit":
+        return sig.nhit() // bin_width, bkg.nhit() // bin_width
+    if match_on == "energy":
+        lo = min(np.min(sig.energy_MeV, initial=np.inf), np.min(bkg.energy_MeV, initial=np.inf))
+        lo = 0.0 if not np.isfinite(lo) else lo
+        f = lambda es: np.floor((np.asarray(es.energy_MeV, float) - lo) / ENERGY_MATCH_BIN_MeV).astype(np.int64)  # noqa: E731
+        return f(sig), f(bkg)
+    raise ValueError(f"match_on must be one of {', '.join(MATCH_ON)}, not {match_on!r}")
+
+
 def nhit_match(sig: EventSet, bkg: EventSet, seed: int, bootstrap: bool = False,
-               bin_width: int = 1) -> tuple[np.ndarray, np.ndarray]:
+               bin_width: int = 1, match_on: str = "nhit") -> tuple[np.ndarray, np.ndarray]:
     """Indices of signal and background events with identical Nhit histograms (paper sec. V).
 
     For every Nhit bin (``bin_width`` cells wide) the same number min(n_sig, n_bkg) of events is
     drawn from each class, without replacement; ``bootstrap=True`` draws that many *with*
     replacement instead (a bootstrap replica of the matched sample).  Sorted indices.
+    ``match_on="energy"`` matches the reconstructed-energy histograms instead (10 keV bins): the
+    training set then has the energy spectra of the fixed-energy figure the networks are judged on.
     """
     rng = np.random.default_rng(seed)
-    bs, bb = sig.nhit() // bin_width, bkg.nhit() // bin_width
+    bs, bb = _match_bins(sig, bkg, bin_width, match_on)
     top = int(max(bs.max(initial=0), bb.max(initial=0))) + 1
     k = np.minimum(np.bincount(bs, minlength=top), np.bincount(bb, minlength=top))
     if not bootstrap:
@@ -334,16 +353,18 @@ def nhit_match(sig: EventSet, bkg: EventSet, seed: int, bootstrap: bool = False,
     return out[0], out[1]
 
 
-def nhit_weights(sig: EventSet, bkg: EventSet, bin_width: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def nhit_weights(sig: EventSet, bkg: EventSet, bin_width: int = 1,
+                 match_on: str = "nhit") -> tuple[np.ndarray, np.ndarray]:
     """Per-event weights that give signal and background identical weighted Nhit histograms.
 
     The expectation of :func:`nhit_match` without discarding events: in every Nhit bin each event of a
     class weighs min(n_sig, n_bkg) / n_class, so both classes carry the matched sample's count there
     (bins one class lacks weigh 0, as matching drops them).  Weighting keeps all the events' other
     information (histogram reweighting, as weaver-core does for jet pT and mass).  Mean weight 1 over
-    both classes, so a weighted loss keeps the scale of an unweighted one.
+    both classes, so a weighted loss keeps the scale of an unweighted one.  ``match_on`` as for
+    :func:`nhit_match`.
     """
-    bs, bb = sig.nhit() // bin_width, bkg.nhit() // bin_width
+    bs, bb = _match_bins(sig, bkg, bin_width, match_on)
     top = int(max(bs.max(initial=0), bb.max(initial=0))) + 1
     ns, nb = np.bincount(bs, minlength=top), np.bincount(bb, minlength=top)
     k = np.minimum(ns, nb).astype(float)
@@ -520,7 +541,8 @@ def _loader(ds: BatchDataset, train: bool, batch_size: int, seed: int, num_worke
 
 
 def _weighted_loaders(signal: EventSet, background: EventSet, representation: Callable, batch_size: int,
-                      split: tuple[float, float, float], seed: int, num_workers: int) -> dict[str, DataLoader]:
+                      split: tuple[float, float, float], seed: int, num_workers: int,
+                      match_on: str = "nhit") -> dict[str, DataLoader]:
     """:func:`make_loaders` with Nhit weighting: split, weight the training split, match val/test."""
     events = EventSet.concat([signal, background])
     rng = np.random.default_rng(seed)
@@ -529,11 +551,11 @@ def _weighted_loaders(signal: EventSet, background: EventSet, representation: Ca
     for k, name in enumerate(("train", "val", "test")):
         s, b = signal.subset(ps[k]), background.subset(pb[k])
         if name == "train":
-            ws, wb = nhit_weights(s, b)
+            ws, wb = nhit_weights(s, b, match_on=match_on)
             keep_s, keep_b = np.flatnonzero(ws > 0), np.flatnonzero(wb > 0)
             w = np.concatenate([ws[keep_s], wb[keep_b]])
         else:
-            keep_s, keep_b = nhit_match(s, b, seed + k)
+            keep_s, keep_b = nhit_match(s, b, seed + k, match_on=match_on)
             w = None
         index = np.concatenate([ps[k][keep_s], len(signal) + pb[k][keep_b]])
         y = np.concatenate([np.ones(keep_s.size), np.zeros(keep_b.size)]).astype(np.float32)
@@ -544,7 +566,8 @@ def _weighted_loaders(signal: EventSet, background: EventSet, representation: Ca
 
 def make_loaders(signal: EventSet, background: EventSet, representation: Callable, batch_size: int = 32,
                  split: tuple[float, float, float] = (0.7, 0.15, 0.15), seed: int = 0, nhit_matching: bool = True,
-                 num_workers: int = 0, bootstrap: bool = False, nhit_weighting: bool = False) -> dict[str, DataLoader]:
+                 num_workers: int = 0, bootstrap: bool = False, nhit_weighting: bool = False,
+                 match_on: str = "nhit") -> dict[str, DataLoader]:
     """Train/val/test loaders of signal (y = 1) against background (y = 0).
 
     Nhit matching (optional) happens first; each class is then split with ``split`` by
@@ -555,13 +578,14 @@ def make_loaders(signal: EventSet, background: EventSet, representation: Callabl
     ``nhit_weighting`` (with ``nhit_matching``): each class is split first; the training split keeps
     every event, weighted by :func:`nhit_weights` (items ``(inputs, y, w)``), and only validation and
     test are matched by resampling — the training set is not thinned to the smaller class per Nhit bin.
+    ``match_on``: what the matching equalises, ``"nhit"`` (the paper) or ``"energy"`` (:func:`nhit_match`).
     """
     if nhit_matching and nhit_weighting:
-        return _weighted_loaders(signal, background, representation, batch_size, split, seed, num_workers)
+        return _weighted_loaders(signal, background, representation, batch_size, split, seed, num_workers, match_on)
     if len(signal) == 0 or len(background) == 0:
         raise ValueError(f"make_loaders needs events of both classes (signal {len(signal)}, background {len(background)})")
     if nhit_matching:
-        isig, ibkg = nhit_match(signal, background, seed, bootstrap=bootstrap)
+        isig, ibkg = nhit_match(signal, background, seed, bootstrap=bootstrap, match_on=match_on)
     else:
         isig, ibkg = np.arange(len(signal)), np.arange(len(background))
     events = EventSet.concat([signal, background])

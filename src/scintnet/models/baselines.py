@@ -54,6 +54,8 @@ CNN_PRESETS = {
 LSTM_PRESETS = {
     "paper": LSTMConfig(reverse=True),
     "cpu": LSTMConfig(n_t=28, hidden=32, fc=32, reverse=True),
+    # the cpu preset read first-to-last, as before 2026-12-04: the reference for the reading direction
+    "cpu_forward": LSTMConfig(n_t=28, hidden=32, fc=32),
     "tiny": LSTMConfig(n_t=6, hidden=4, fc=4, dropout=0.0),
 }
 

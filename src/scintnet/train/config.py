@@ -64,6 +64,9 @@ class RunConfig:
     # with nhit_matching: train on every event, weighted so the Nhit histograms agree (features.dataset.
     # nhit_weights), instead of discarding events down to the smaller class per Nhit bin; val/test stay matched
     nhit_weighting: bool = False
+    # what the matching (or weighting) equalises: "nhit" (occupied cells, the paper) or "energy" (the
+    # reconstructed energy, the variable of the fixed-energy figures)
+    match_on: str = "nhit"
     num_workers: int = 0
     threads: int | None = None  # compute threads (torch, Numba, BLAS); None = the CPU affinity's cores
     bootstrap: int = 0  # >0: index of the bootstrap resample this run trains on
@@ -111,6 +114,7 @@ class RunConfig:
             (0 < self.lr_decay <= 1, "lr_decay must be in (0, 1]"),
             (self.patience is None or self.patience >= 1, "patience must be >= 1"),
             (self.select_on in ("val_auc", "val_loss"), "select_on must be val_auc or val_loss"),
+            (self.match_on in ("nhit", "energy"), "match_on must be nhit or energy"),
             (self.max_events_per_class is None or self.max_events_per_class >= 1,
              "max_events_per_class must be >= 1"),
             (0 <= self.e_min_MeV < self.e_max_MeV, "need 0 <= e_min_MeV < e_max_MeV"),

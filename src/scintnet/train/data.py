@@ -89,7 +89,7 @@ def build_loaders(cfg: RunConfig, rep) -> dict[str, Any]:
     if len(sig) == 0 or len(bkg) == 0:
         raise ValueError(f"no events pass the selection (signal {len(sig)}, background {len(bkg)})")
     loaders = make_loaders(sig, bkg, rep, batch_size=cfg.batch_size, seed=cfg.seed, nhit_matching=cfg.nhit_matching,
-                           num_workers=cfg.num_workers, nhit_weighting=cfg.nhit_weighting)
+                           num_workers=cfg.num_workers, nhit_weighting=cfg.nhit_weighting, match_on=cfg.match_on)
     if cfg.bootstrap:
         # the paper's uncertainty method: each bootstrap model sees a resample (with
         # replacement) of the training set, drawn from (seed, bootstrap index)

@@ -295,6 +295,8 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
         raise TrainError(f"select_on must be val_loss or val_auc, not {cfg.select_on!r}")
     if cfg.schedule not in ("cosine", "exponential"):
         raise TrainError(f"schedule must be cosine or exponential, not {cfg.schedule!r}")
+    if cfg.match_on not in ("nhit", "energy"):
+        raise TrainError(f"match_on must be nhit or energy, not {cfg.match_on!r}")
     dev = device_for(device)  # before anything is written: a missing GPU leaves no empty run folder
     if not cfg.signal or not cfg.background:
         raise TrainError("need at least one --signal and one --background event file")
