@@ -90,6 +90,11 @@ def test_report_warns_on_early_stop_and_on_results_within_the_floors():
     ok = {"stopped": "epochs", "epochs_done": 30, "epochs_planned": 30, "run_config": {"epochs": 30}}
     ev["per_source"]["C10"]["rejection_at_90_energy_matched"] = 0.35
     assert report_warnings(ok, ev) == []
+    # a floor given all the files' events (more than the matched split) says the network is short of events
+    ev["floors_all_training_events_per_source"] = {"C10": {"xgboost": {"rejection_at_90_energy_matched": 0.40}}}
+    ev["floors_all_training_events_training"] = {"n_signal": 900, "n_background": 800}
+    w = report_warnings(ok, ev)
+    assert len(w) == 1 and "short of training events" in w[0] and "900 + 800" in w[0]
 
 
 def test_evaluate_writes_table_plots_and_scores(files, tmp_path):
@@ -110,6 +115,14 @@ def test_evaluate_writes_table_plots_and_scores(files, tmp_path):
             assert 0.0 <= r["rejection_at_90_vertex_matched"] <= 1.0 and r["vertex_matched_signal_n_eff"] > 10
     for f in ("roc.png", "score_spectra.png", "attention.png", "evaluation.json", "scores.h5"):
         assert (tmp_path / "eval" / f).exists(), f
+    # the floors train on exactly the network's training split (rebuilt from run.json), and again on every
+    # selected event of its training files, which the 70/15/15 split makes a larger set
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    ft, fa = res["floors_training"], res["floors_all_training_events_training"]
+    assert ft["events"] == "the network's training split" and ft["n_signal"] + ft["n_background"] == run["n_train"]
+    assert fa["n_signal"] + fa["n_background"] > run["n_train"]
+    for floors in (res["floors"], res["floors_all_training_events"]):
+        assert set(floors) == {"linear", "xgboost"} and 0.0 <= floors["xgboost"]["rejection_at_90"] <= 1.0
     with h5py.File(tmp_path / "eval" / "scores.h5") as h:
         sig = h.attrs["signal_source"]
         assert sig.startswith("Xe136_0vbb")

@@ -456,12 +456,20 @@ def evaluate(
         extra = (f"{100 * r.get(Figure('none', True)):.1f} %",) if dp else ()
         t.add_row(name, str(r.n_events), f"{r.auc:.4f}", f"{100 * r.get(PLAIN):.1f} ± {100 * sd:.1f} %",
                   *extra)
-        for fname, f in (r.floors or {}).items():  # the floors on the same test events
-            em = f.get(ENERGY.key)
-            t.add_row(f"  floor: {fname}", "", "", f"{100 * f[PLAIN.key]:.1f} %"
-                      + ("" if em is None else f" (fixed E {100 * em:.1f} %)"), *("",) * len(extra))
+        em_net = r.get(ENERGY)
+        if em_net is not None:
+            t.add_row("  at fixed E", "", "", f"{100 * em_net:.1f} %", *("",) * len(extra))
+        all_ev = (res.get("floors_all_training_events_per_source") or {}).get(name) or {}
+        # the floors on the same test events: trained on the network's events, then on all the files' events
+        for label, fl in (("floor", r.floors or {}), ("floor, all events", all_ev)):
+            for fname, f in fl.items():
+                em = f.get(ENERGY.key)
+                t.add_row(f"  {label}: {fname}", "", "", f"{100 * f[PLAIN.key]:.1f} %"
+                          + ("" if em is None else f" (fixed E {100 * em:.1f} %)"), *("",) * len(extra))
     Console().print(t)
     if res.get("floors_unavailable"):
         typer.echo(f"floors: {res['floors_unavailable']}")
+    if res.get("floors_same_events_unavailable"):
+        typer.echo(f"floors: trained on all the files' events, {res['floors_same_events_unavailable']}")
     for f in res.get("plots", []):
         typer.echo(f"plot: {f}")

@@ -88,8 +88,10 @@ def evaluate_run(run_dir: str | Path, data: list[str], out_dir: str | Path | Non
     (keys ``*_double_pulse_cut``), beside the score-only figures.
 
     ``floors``: a Fisher linear discriminant and an XGBoost (:mod:`scintnet.evaluate.floors`) trained on the
-    run's own training files (at most ``floor_train_events`` per class, same selection) are scored on the
-    same test events: ``per_source[NAME]["floors"]`` and, over all backgrounds, ``floors``.
+    events the network trained on (its training split, rebuilt from run.json) are scored on the same test
+    events: ``per_source[NAME]["floors"]`` and, over all backgrounds, ``floors``; the same floors trained on
+    every selected event of the training files (at most ``floor_train_events`` per class) are
+    ``floors_all_training_events`` (see :func:`_floors`).
 
     Every data file must come from the detector the run was trained on (same physics fingerprint), unless
     ``force`` (a robustness study: a model applied to another detector on purpose).  The evaluation folder
@@ -172,7 +174,7 @@ def evaluate_run(run_dir: str | Path, data: list[str], out_dir: str | Path | Non
         # on the network's own information: the time spectrum alone for a time-spectrum model (LSTM),
         # the time spectrum and the map's moments for the map and hit models
         feats = "time" if getattr(model, "input_kind", None) == "time_spectrum" else "time+moments"
-        say(f"floors: Fisher linear discriminant and XGBoost on {feats} of the run's training files")
+        say(f"floors: Fisher linear discriminant and XGBoost on {feats} of the run's training events")
         res.update(_floors(rc, sel, events, signal_name, rows, floor_train_events, feats))
     res["per_source"] = {name: row.to_dict() for name, row in rows.items()}
     res["data_files"] = [str(Path(p).resolve()) for p in data]  # the HTML report shows events of each
@@ -188,9 +190,34 @@ def evaluate_run(run_dir: str | Path, data: list[str], out_dir: str | Path | Non
     return res
 
 
+def _training_split(rc: dict[str, Any]):
+    """(signal, background) EventSets of exactly the events the run trained on -- its training split after
+    selection and matching, rebuilt from the recorded run config and seed -- or (None, reason)."""
+    import dataclasses
+
+    from ..train.config import RunConfig
+    from ..train.data import build_loaders, plan_inputs
+
+    try:
+        known = {f.name for f in dataclasses.fields(RunConfig)}
+        cfg = RunConfig.from_dict({k: v for k, v in rc.items() if k in known})
+        rep, _ = plan_inputs(cfg)
+        ds = build_loaders(cfg, rep)["loaders"]["train"].dataset
+    except (ValueError, OSError, KeyError, TypeError) as exc:  # ConfigError is a ValueError
+        return None, f"the run's training split could not be rebuilt: {' '.join(str(exc).split())[:160]}"
+    return (ds.events.subset(ds.index[ds.y == 1]), ds.events.subset(ds.index[ds.y == 0])), None
+
+
 def _floors(rc: dict[str, Any], sel, events: dict[str, list], signal_name: str, rows: dict[str, SourceResult],
             n_train: int, features: str = "time+moments") -> dict[str, Any]:
-    """Train the floors on the run's training files and add their figures (see :func:`evaluate_run`)."""
+    """Train the floors and add their figures (see :func:`evaluate_run`).
+
+    ``floors`` are trained on the network's own training events (its split after selection and Nhit or
+    energy matching), so a network below them has not learned what its data holds.  The same floors
+    trained on every selected event of the training files (at most ``n_train`` per class) are reported as
+    ``floors_all_training_events``: they see more events than the network did (matching discards some),
+    so a network below only those is short of events rather than under-trained.
+    """
     from ..features.dataset import EventSet, load_event_set
     from .floors import floor_figures, train_floors
 
@@ -198,17 +225,28 @@ def _floors(rc: dict[str, Any], sel, events: dict[str, list], signal_name: str, 
     missing = [f for fs in files.values() for f in fs if not Path(f).is_file()]
     if not files["signal"] or not files["background"] or missing:
         return {"floors": None, "floors_unavailable": f"training files not found: {missing or 'none recorded'}"}
-    sig_tr = load_event_set(files["signal"], label=1, selection=sel, max_events=n_train, seed=11)
-    bkg_tr = load_event_set(files["background"], label=0, selection=sel, max_events=n_train, seed=12)
-    fl = train_floors(sig_tr, bkg_tr, features)
+    sig_all = load_event_set(files["signal"], label=1, selection=sel, max_events=n_train, seed=11)
+    bkg_all = load_event_set(files["background"], label=0, selection=sel, max_events=n_train, seed=12)
+    fl_all = train_floors(sig_all, bkg_all, features)
+    split, why = _training_split(rc)
+    fl, (sig_tr, bkg_tr) = (fl_all, (sig_all, bkg_all)) if split is None else (train_floors(*split, features), split)
     sig_te = EventSet.concat(events[signal_name])
-    pooled = []
+    pooled, all_per_source = [], {}
     for name, row in rows.items():
         b = EventSet.concat(events[name])
         pooled.append(b)
         row.floors = floor_figures(fl, sig_te, b)
-    out = {"floors": floor_figures(fl, sig_te, EventSet.concat(pooled)),
-           "floors_training": {"features": fl.features, "n_signal": len(sig_tr), "n_background": len(bkg_tr)}}
+        all_per_source[name] = floor_figures(fl_all, sig_te, b)
+    bkg_te = EventSet.concat(pooled)
+    out = {"floors": floor_figures(fl, sig_te, bkg_te),
+           "floors_training": {"features": fl.features, "n_signal": len(sig_tr), "n_background": len(bkg_tr),
+                               "events": "all selected events of the training files" if split is None
+                               else "the network's training split"},
+           "floors_all_training_events": floor_figures(fl_all, sig_te, bkg_te),
+           "floors_all_training_events_per_source": all_per_source,
+           "floors_all_training_events_training": {"n_signal": len(sig_all), "n_background": len(bkg_all)}}
+    if why:
+        out["floors_same_events_unavailable"] = why
     return out
 
 
