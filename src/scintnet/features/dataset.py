@@ -21,7 +21,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, S
 
 from ..io.events import concat_offsets
 from ..io.store import EventFile
-from .maps import CPU_MAP, PAPER_MAP, MapSpec, count_cells, fill_maps, fill_maps_vertex, fill_points, fill_spectra, pmt_cells
+from .maps import CPU_MAP, PAPER_MAP, MapSpec, count_cells, fill_maps, fill_points, fill_spectra, pmt_cells
 
 __all__ = ["Selection", "EventSet", "load_event_set", "nhit_match", "KamNetMap", "TimeSpectrum", "PointCloud",
            "make_loaders", "PAPER_MAP", "CPU_MAP", "gather_ragged"]
@@ -319,10 +319,9 @@ def _match_bins(sig: EventSet, bkg: EventSet, bin_width: int, match_on: str) -> 
     if match_on == "nhit":
         return sig.nhit() // bin_width, bkg.nhit() // bin_width
     if match_on == "energy":
-        lo = min(np.min(sig.energy_MeV, initial=np.inf), np.min(bkg.energy_MeV, initial=np.inf))
-        lo = 0.0 if not np.isfinite(lo) else lo
-        f = lambda es: np.floor((np.asarray(es.energy_MeV, float) - lo) / ENERGY_MATCH_BIN_MeV).astype(np.int64)  # noqa: E731
-        return f(sig), f(bkg)
+        e = [np.asarray(es.energy_MeV, float) for es in (sig, bkg)]
+        lo = min(float(x.min()) for x in e if x.size) if any(x.size for x in e) else 0.0
+        return tuple(np.floor((x - lo) / ENERGY_MATCH_BIN_MeV).astype(np.int64) for x in e)
     raise ValueError(f"match_on must be one of {', '.join(MATCH_ON)}, not {match_on!r}")
 
 
@@ -399,7 +398,7 @@ class KamNetMap(_Representation):
     ``pmt_types`` None uses the fast-timing tubes (paper: 17-inch); ``log_charge`` puts
     log1p(charge) in the cells instead of charge.  ``frame="centre"`` (the paper) bins each tube
     by its direction from the detector centre; ``frame="vertex"`` by its direction from the
-    reconstructed vertex (:func:`~.maps.fill_maps_vertex` says why).
+    reconstructed vertex (:func:`~.maps.fill_maps` says why).
     """
 
     spec: MapSpec = PAPER_MAP
@@ -415,11 +414,8 @@ class KamNetMap(_Representation):
         s = self.spec
         idx = np.asarray(idx, np.int64)
         out = np.zeros((idx.size, s.n_cells), np.float32)
-        args = events._kernel_args(self._cells(events, s), s)
-        if self.frame == "vertex":
-            fill_maps_vertex(out, idx, *args, s.t_min_ns, s.dt_ns, s.n_t, s.n_theta, s.n_phi, s.grid == "equal_area")
-        else:
-            fill_maps(out, idx, *args, s.t_min_ns, s.dt_ns, s.n_t, s.n_angle)
+        fill_maps(out, idx, *events._kernel_args(self._cells(events, s), s), s.t_min_ns, s.dt_ns, s.n_t, s.n_angle,
+                  self.frame == "vertex", s.n_theta, s.n_phi, s.grid == "equal_area")
         if self.log_charge:
             np.log1p(out, out=out)
         return {"x": torch.from_numpy(out).view(idx.size, *s.shape)}

@@ -223,8 +223,17 @@ def _t0(offsets, pmt, time_ns, charge_pe, e, vx, vy, vz, pmt_pos, cell, inv_v, t
 
 @nb.njit(cache=True)
 def fill_maps(out, idx, offsets, pmt, time_ns, charge_pe, vertex_mm, pmt_pos, cell, inv_v, t_fit, g_lo, g_hi,
-              t_min, dt, n_t, n_angle):
-    """Scatter charges into ``out`` float32[B, n_t*n_angle] (zeroed by the caller)."""
+              t_min, dt, n_t, n_angle, vertex_frame=False, n_theta=0, n_phi=0, equal_area=False):
+    """Scatter charges into ``out`` float32[B, n_t*n_angle] (zeroed by the caller).
+
+    ``vertex_frame``: the angular cell is the direction u = (PMT - vertex) / |PMT - vertex| seen from
+    the event's vertex, binned like :func:`pmt_angle_bins` on an ``n_theta`` x ``n_phi`` grid (``cell``
+    then only says which tubes are used).  Why: seen from the detector centre an off-centre event's map
+    carries a dipole from its vertex offset (near tubes see more light) that the network must learn to
+    undo at every radius.  Seen from the vertex, the tubes per solid angle grow as d^2 while each sees
+    light as 1/d^2, so a point-like isotropic event gives a nearly flat map, and what is left is the
+    event's own topology (the multi-site gamma deposits).
+    """
     for b in range(idx.shape[0]):
         e = idx[b]
         vx, vy, vz = vertex_mm[e, 0], vertex_mm[e, 1], vertex_mm[e, 2]
@@ -237,48 +246,17 @@ def fill_maps(out, idx, offsets, pmt, time_ns, charge_pe, vertex_mm, pmt_pos, ce
             dx = pmt_pos[p, 0] - vx
             dy = pmt_pos[p, 1] - vy
             dz = pmt_pos[p, 2] - vz
-            tau = time_ns[h] - np.sqrt(dx * dx + dy * dy + dz * dz) * inv_v - t0
-            k = int(np.floor((tau - t_min) / dt))
-            k = min(max(k, 0), n_t - 1)
-            out[b, k * n_angle + c] += charge_pe[h]
-
-
-@nb.njit(cache=True)
-def fill_maps_vertex(out, idx, offsets, pmt, time_ns, charge_pe, vertex_mm, pmt_pos, cell, inv_v, t_fit, g_lo, g_hi,
-                     t_min, dt, n_t, n_theta, n_phi, equal_area):
-    """As :func:`fill_maps`, but the angular cell is the direction u = (PMT - vertex) / |PMT - vertex|
-    seen from the event's vertex (same theta/phi binning as :func:`pmt_angle_bins`); ``cell`` only
-    says which tubes are used (>= 0).
-
-    Why: seen from the detector centre an off-centre event's map carries a dipole from its vertex
-    offset (near tubes see more light, at other angles) that the network must learn to undo at every
-    radius.  Seen from the vertex, the tubes per solid angle grow as d^2 while each sees light as
-    1/d^2, so a point-like isotropic event gives a nearly flat map and what is left is the event's
-    own topology (the multi-site gamma deposits), rotated by any rotation about the vertex.
-    """
-    n_angle = n_theta * n_phi
-    for b in range(idx.shape[0]):
-        e = idx[b]
-        vx, vy, vz = vertex_mm[e, 0], vertex_mm[e, 1], vertex_mm[e, 2]
-        t0 = _t0(offsets, pmt, time_ns, charge_pe, e, vx, vy, vz, pmt_pos, cell, inv_v, t_fit[e], g_lo, g_hi)
-        for h in range(offsets[e], offsets[e + 1]):
-            p = pmt[h]
-            if cell[p] < 0:
-                continue
-            dx = pmt_pos[p, 0] - vx
-            dy = pmt_pos[p, 1] - vy
-            dz = pmt_pos[p, 2] - vz
             d = np.sqrt(dx * dx + dy * dy + dz * dz)
             tau = time_ns[h] - d * inv_v - t0
-            k = min(max(int(np.floor((tau - t_min) / dt)), 0), n_t - 1)
-            cos = min(max(dz / d, -1.0), 1.0)
-            if equal_area:
-                u = (1.0 - cos) / 2.0
-            else:
-                u = np.arccos(cos) / np.pi
-            it = min(int(u * n_theta), n_theta - 1)
-            ip = min(int((np.arctan2(dy, dx) + np.pi) / (2 * np.pi) * n_phi), n_phi - 1)
-            out[b, k * n_angle + it * n_phi + ip] += charge_pe[h]
+            k = int(np.floor((tau - t_min) / dt))
+            k = min(max(k, 0), n_t - 1)
+            if vertex_frame:
+                cos = min(max(dz / d, -1.0), 1.0)
+                u = (1.0 - cos) / 2.0 if equal_area else np.arccos(cos) / np.pi
+                it = min(int(u * n_theta), n_theta - 1)
+                ip = min(int((np.arctan2(dy, dx) + np.pi) / (2 * np.pi) * n_phi), n_phi - 1)
+                c = it * n_phi + ip
+            out[b, k * n_angle + c] += charge_pe[h]
 
 
 @nb.njit(cache=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError, build, read_toml
+from ..features.dataset import MATCH_ON
 from ..features.representation import InputSettings
 
 # Paper / original-code optimiser settings (public KamNet settings, numbers.md):
@@ -114,7 +115,7 @@ class RunConfig:
             (0 < self.lr_decay <= 1, "lr_decay must be in (0, 1]"),
             (self.patience is None or self.patience >= 1, "patience must be >= 1"),
             (self.select_on in ("val_auc", "val_loss"), "select_on must be val_auc or val_loss"),
-            (self.match_on in ("nhit", "energy"), "match_on must be nhit or energy"),
+            (self.match_on in MATCH_ON, f"match_on must be one of {', '.join(MATCH_ON)}"),
             (self.max_events_per_class is None or self.max_events_per_class >= 1,
              "max_events_per_class must be >= 1"),
             (0 <= self.e_min_MeV < self.e_max_MeV, "need 0 <= e_min_MeV < e_max_MeV"),

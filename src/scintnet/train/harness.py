@@ -38,6 +38,7 @@ from ..metrics import auc, rejection_at_acceptance
 from ..models.registry import build_model, count_parameters
 from .config import RunConfig
 from ..models.inputs import attach_input_norm
+from ..features.dataset import MATCH_ON
 from ..features.representation import from_spec, to_spec
 from .data import build_loaders, input_statistics, plan_inputs, representation_for
 
@@ -295,8 +296,8 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
         raise TrainError(f"select_on must be val_loss or val_auc, not {cfg.select_on!r}")
     if cfg.schedule not in ("cosine", "exponential"):
         raise TrainError(f"schedule must be cosine or exponential, not {cfg.schedule!r}")
-    if cfg.match_on not in ("nhit", "energy"):
-        raise TrainError(f"match_on must be nhit or energy, not {cfg.match_on!r}")
+    if cfg.match_on not in MATCH_ON:  # a CLI override skips RunConfig.validate
+        raise TrainError(f"match_on must be one of {', '.join(MATCH_ON)}, not {cfg.match_on!r}")
     dev = device_for(device)  # before anything is written: a missing GPU leaves no empty run folder
     if not cfg.signal or not cfg.background:
         raise TrainError("need at least one --signal and one --background event file")
