@@ -66,6 +66,38 @@ def test_training_learns_and_resume_equals_uninterrupted(files, tmp_path):
         train_run(_cfg(files, lr=1e-3), tmp_path / "full", resume=True, progress=False, log=lambda m: None)
 
 
+def test_weight_average_clipping_and_rotations_learn_and_resume_exactly(files, tmp_path):
+    cfg = _cfg(files, ema_decay=0.9, grad_clip_norm=1.0, optimizer="adamw", weight_decay=1e-4, augment_rotations=True)
+    full = train_run(cfg, tmp_path / "full", progress=False, log=lambda m: None)
+    assert full["best_val_auc"] > 0.85  # the averaged weights are what is validated and saved
+    ckpt = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=True)
+    raw, avg = ckpt["model"], {k[len("module."):]: v for k, v in ckpt["ema"].items() if k.startswith("module.")}
+    assert avg.keys() == raw.keys() and int(ckpt["ema"]["n_averaged"]) > 10
+    # an average over past steps, not the last weights; batch-norm statistics are averaged too
+    w = [k for k, v in raw.items() if v.is_floating_point() and v.numel() > 10][0]
+    assert not torch.allclose(avg[w], raw[w])
+    saved = torch.load(tmp_path / "full" / "model.pt", weights_only=True)
+    best = full["best_epoch"]
+    if best == 2:  # the last epoch was the best: model.pt is the average at its end
+        assert torch.equal(saved[w], avg[w])
+    # killed after epoch 1 and resumed: the average continues from its stored state, the rotations
+    # are those of the same batches
+    train_run(cfg, tmp_path / "killed", progress=False, log=lambda m: None, chunk_seconds=1e-9)
+    train_run(cfg, tmp_path / "killed", resume=True, progress=False, log=lambda m: None)
+    h1 = json.loads((tmp_path / "full" / "metrics.json").read_text())
+    h2 = json.loads((tmp_path / "killed" / "metrics.json").read_text())
+    assert [round(r["val_loss"], 5) for r in h1] == [round(r["val_loss"], 5) for r in h2]
+    # a run without the options resumes from a checkpoint written before they existed (same key)
+    from scintnet.train.harness import _resume_key
+
+    plain = _cfg(files)
+    assert "ema_decay" not in _resume_key(plain) and "ema_decay" in _resume_key(cfg)
+    from scintnet.config import ConfigError
+
+    with pytest.raises(ConfigError, match="ema_decay"):
+        replace(cfg, ema_decay=1.0).validate()
+
+
 def test_cosine_schedule_warms_up_and_ends_at_zero():
     from scintnet.train.harness import _lr_lambda
 

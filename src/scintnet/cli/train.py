@@ -314,6 +314,12 @@ def train(
     nhit_weighting: bool = typer.Option(False, "--nhit-weighting", help="train on every event, weighted so the "
                                         "Nhit histograms agree, instead of discarding events (val/test stay matched)"),
     select_on: Optional[str] = typer.Option(None, "--select-on", help="val_loss (default) or val_auc: best model and early stopping"),
+    grad_clip: Optional[float] = typer.Option(None, "--grad-clip", min=0.0, help="clip the gradients' global "
+                                              "L2 norm to this before each step (default: off)"),
+    ema: Optional[float] = typer.Option(None, "--ema", help="validate, select and save an exponential moving "
+                                        "average of the weights with this per-step decay, e.g. 0.99 (default: off)"),
+    augment_rotations: bool = typer.Option(False, "--augment-rotations", help="show each training batch in a "
+                                           "random rotation of the detector about its centre"),
     bootstrap: int = typer.Option(0, "--bootstrap", min=0, help="train K models on bootstrap resamples"),
     resume: bool = typer.Option(False, "--resume", help="continue a killed run"),
     threads: Optional[int] = typer.Option(None, "--threads", min=1,
@@ -343,7 +349,8 @@ def train(
         _fail(str(exc))
     upd = {k: v for k, v in dict(model=model, preset=preset, epochs=epochs, batch_size=batch_size, lr=lr,
                                   seed=seed, max_events_per_class=max_events, select_on=select_on,
-                                  threads=threads, patience=patience).items()
+                                  threads=threads, patience=patience, grad_clip_norm=grad_clip,
+                                  ema_decay=ema).items()
            if v is not None}
     if signal:
         upd["signal"] = list(signal)
@@ -353,6 +360,8 @@ def train(
         upd["nhit_weighting"] = True
     if no_nhit_matching:
         upd["nhit_matching"] = False
+    if augment_rotations:
+        upd["augment_rotations"] = True
     if match_on is not None:
         upd["match_on"] = match_on
     if max_minutes is not None:

@@ -10,7 +10,9 @@ workers.  Every event uses the reconstructed vertex, energy and T0 (``/reco`` wr
 
 from __future__ import annotations
 
+import dataclasses
 import sys
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -378,17 +380,28 @@ def nhit_weights(sig: EventSet, bkg: EventSet, bin_width: int = 1,
 # --------------------------------------------------------------------------- representations
 
 
+def _layout_key(pmt_pos_mm: np.ndarray) -> int:
+    # by content, not id(): a rotated layout (RandomRotation) is a new array every batch, and a
+    # freed array's id can be reused by the next one
+    return hash(np.ascontiguousarray(pmt_pos_mm).tobytes())
+
+
+def _cached(cache: dict, key, make: Callable[[], np.ndarray], size: int = 8) -> np.ndarray:
+    if key not in cache:
+        if len(cache) >= size:  # rotated layouts would grow it without bound
+            cache.pop(next(iter(cache)))
+        cache[key] = make()
+    return cache[key]
+
+
 class _Representation:
     """Base: caches the per-PMT cell table of an EventSet layout."""
 
     pmt_types: tuple[int, ...] | None = None
 
     def _cells(self, events: EventSet, spec: MapSpec) -> np.ndarray:
-        key = (id(events.pmt_pos_mm), spec, self.pmt_types)
-        cache = self.__dict__.setdefault("_cell_cache", {})
-        if key not in cache:
-            cache[key] = pmt_cells(events.pmt_pos_mm, spec, events.pmt_mask(self.pmt_types))
-        return cache[key]
+        return _cached(self.__dict__.setdefault("_cell_cache", {}), (_layout_key(events.pmt_pos_mm), spec, self.pmt_types),
+                       lambda: pmt_cells(events.pmt_pos_mm, spec, events.pmt_mask(self.pmt_types)))
 
 
 @dataclass(frozen=True)
@@ -473,12 +486,12 @@ class PointCloud(_Representation):
         return 8 if self.frame == "vertex" else 6
 
     def _cells(self, events: EventSet, spec: MapSpec) -> np.ndarray:
-        key = (id(events.pmt_pos_mm), self.pmt_types)
-        cache = self.__dict__.setdefault("_cell_cache", {})
-        if key not in cache:
+        def make() -> np.ndarray:
             keep = np.ones(events.pmt_type.size, bool) if self.pmt_types is None else events.pmt_mask(self.pmt_types)
-            cache[key] = np.where(keep, 0, -1).astype(np.int32)
-        return cache[key]
+            return np.where(keep, 0, -1).astype(np.int32)
+
+        return _cached(self.__dict__.setdefault("_cell_cache", {}), (_layout_key(events.pmt_pos_mm), self.pmt_types),
+                       make)
 
     def __call__(self, events: EventSet, idx: np.ndarray) -> dict[str, torch.Tensor]:
         idx = np.asarray(idx, np.int64)
@@ -491,6 +504,43 @@ class PointCloud(_Representation):
         fill_points(x, mask, idx, a[0], a[1], a[2], a[3], a[4], a[5], dirs, events.pmt_type, cells, a[7], a[8], a[9],
                     a[10], self.frame == "vertex", 1.0 / r_ref_mm)
         return {"x": torch.from_numpy(x), "mask": torch.from_numpy(mask)}
+
+
+@dataclass(frozen=True)
+class RandomRotation:
+    """Training-time augmentation: each batch seen with the detector rotated about its centre.
+
+    The events' physics does not depend on the direction they sit in: a rotation R of the PMT
+    positions and the reconstructed (and true) vertices about the centre keeps every
+    time of flight and proper time, and moves the hit pattern on the sphere.  ``representation``
+    then builds its input from the rotated layout (its cells are recomputed: PMTs fall into other
+    map cells, as they would for an event elsewhere), so the network sees each training event in a
+    new orientation every epoch -- more distinct inputs from the same simulation, and a nudge
+    towards the rotation invariance the spherical layers have by construction.  R is uniform on
+    SO(3) (scipy) and a function of (``seed``, the batch's event indices) only: the same batches give
+    the same rotations, with any number of loader workers and after a resume.  Only for training:
+    validation and test see the detector as it is.
+    """
+
+    representation: Callable
+    seed: int = 0
+
+    def __call__(self, events: EventSet, idx: np.ndarray) -> dict[str, torch.Tensor]:
+        from scipy.spatial.transform import Rotation
+
+        idx = np.asarray(idx, np.int64)
+        rng = np.random.default_rng([int(self.seed), zlib.crc32(idx.tobytes())])
+        return self.representation(rotate_events(events, Rotation.random(random_state=rng).as_matrix()), idx)
+
+
+def rotate_events(events: EventSet, rot: np.ndarray) -> EventSet:
+    """The events with the detector rotated by the 3 x 3 rotation matrix ``rot`` about its centre: PMT
+    positions and (reconstructed, true) vertices rotated, hits and times shared (not copied)."""
+    rot = np.asarray(rot, np.float64)
+    if rot.shape != (3, 3) or not np.allclose(rot @ rot.T, np.eye(3), atol=1e-9) or np.linalg.det(rot) < 0:
+        raise ValueError("rot must be a 3 x 3 proper rotation matrix")
+    return dataclasses.replace(events, pmt_pos_mm=events.pmt_pos_mm @ rot.T, vertex_mm=events.vertex_mm @ rot.T,
+                               true_vertex_mm=events.true_vertex_mm @ rot.T, _nhit=None)
 
 
 # --------------------------------------------------------------------------- loaders

@@ -72,6 +72,15 @@ class RunConfig:
     threads: int | None = None  # compute threads (torch, Numba, BLAS); None = the CPU affinity's cores
     bootstrap: int = 0  # >0: index of the bootstrap resample this run trains on
     max_train_seconds: float | None = None  # stop after this wall time (checked per epoch)
+    # clip the gradients' global L2 norm to this before each step (None: off).  Recurrent nets
+    # (the ConvLSTM, the LSTM) can take rare huge steps that throw a training off its path.
+    grad_clip_norm: float | None = None
+    # validate, select and save an exponential moving average of the weights and batch-norm
+    # buffers, updated every step with this decay (None: off; torch.optim.swa_utils).  The
+    # average is a cheap ensemble over the last ~1/(1-decay) steps: less training-to-training spread.
+    ema_decay: float | None = None
+    # training batches seen in random rotations of the detector (features.dataset.RandomRotation)
+    augment_rotations: bool = False
     # the input, where it differs from the model preset's (features.representation); the model is sized from it
     representation: InputSettings = field(default_factory=InputSettings)
 
@@ -124,6 +133,8 @@ class RunConfig:
              "num_workers must be >= 0 and threads >= 1"),
             (self.bootstrap >= 0, "bootstrap must be >= 0"),
             (self.max_train_seconds is None or self.max_train_seconds > 0, "max_train_seconds must be > 0"),
+            (self.grad_clip_norm is None or self.grad_clip_norm > 0, "grad_clip_norm must be > 0"),
+            (self.ema_decay is None or 0 < self.ema_decay < 1, "ema_decay must be in (0, 1)"),
         ]
         for ok, msg in checks:
             if not ok:

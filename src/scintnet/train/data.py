@@ -107,6 +107,12 @@ def build_loaders(cfg: RunConfig, rep) -> dict[str, Any]:
                                                        num_workers=cfg.num_workers,
                                                        persistent_workers=cfg.num_workers > 0)
 
+    if cfg.augment_rotations:  # training batches only: validation and test see the detector as it is
+        from ..features.dataset import RandomRotation
+
+        ds = loaders["train"].dataset
+        ds.representation = RandomRotation(ds.representation, seed=cfg.seed * 7919 + cfg.bootstrap)
+
     def set_epoch(epoch: int) -> None:
         # the order of an epoch depends only on (seed, epoch): resumed == uninterrupted
         inner = getattr(getattr(loaders["train"], "sampler", None), "sampler", None)

@@ -76,6 +76,9 @@ def _resume_key(cfg: RunConfig) -> str:
     d = cfg.to_dict()
     d.pop("threads", None)
     d.pop("num_workers", None)
+    for k in ("grad_clip_norm", "ema_decay", "augment_rotations"):
+        if not d.get(k):
+            d.pop(k, None)  # off: the key of checkpoints written before the option existed
     if not any(v is not None for v in d.get("representation", {}).values()):
         d.pop("representation", None)  # no settings: the key of checkpoints written before the field existed
     for k in ("signal", "background"):
@@ -106,6 +109,8 @@ def make_optimizer(cfg: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
         return torch.optim.RMSprop(model.parameters(), lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     if name == "adam":
         return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
     if name == "sgd":
         return torch.optim.SGD(model.parameters(), lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     raise TrainError(f"unknown optimizer {name!r} (rmsprop, adam, sgd)")
@@ -337,6 +342,12 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
     steps = max(1, len(loaders["train"]))
     opt = make_optimizer(cfg, model)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg, steps))
+    ema = None
+    if cfg.ema_decay is not None:  # parameters and batch-norm buffers averaged (the library's EMA)
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+    evaluated = model if ema is None else ema.module  # what is validated, selected and saved
     history: list[dict[str, Any]] = []
     best_val, bad_epochs, start = math.inf, 0, 0
     if resume and ckpt_path.exists():
@@ -354,6 +365,8 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
         history = json.loads(state["history"])
         best_val, bad_epochs, start = state["best_val"], state["bad_epochs"], state["epoch"] + 1
         log(f"resuming {out} at epoch {start}")
@@ -405,8 +418,12 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
                 loss = lossf_sum(logit.float(), y, w) * (dist[1] / n_global)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if cfg.grad_clip_norm is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip_norm)
             opt.step()
             sched.step()
+            if ema is not None:
+                ema.update_parameters(model)
             tot += loss.item() * (y.numel() if dist is None else n_global / dist[1])  # this rank's loss sum
             n += y.numel()
             bar.set_postfix(loss=f"{tot / max(n, 1):.4f}")
@@ -414,7 +431,7 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
                     and trained_s + time.perf_counter() - t0 >= cfg.max_train_seconds):
                 break  # time budget spent: finish this (shortened) epoch with validation + checkpoint
         dt = time.perf_counter() - t0
-        vs, vl, vloss = predict(model, loaders["val"], device)
+        vs, vl, vloss = predict(evaluated, loaders["val"], device)
         vauc = auc(vs[vl == 1], vs[vl == 0]) if (vl == 1).any() and (vl == 0).any() else float("nan")
         vrej = rejection_at_acceptance(vs[vl == 1], vs[vl == 0]) if (vl == 1).any() and (vl == 0).any() else float("nan")
         row = {"epoch": epoch, "train_loss": tot / max(n, 1), "val_loss": vloss, "val_auc": vauc,
@@ -430,12 +447,12 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
         metric = vloss if cfg.select_on == "val_loss" else -vauc
         if metric < best_val - 1e-6:
             best_val, bad_epochs = metric, 0
-            atomic_torch_save(model.state_dict(), out / MODEL)
+            atomic_torch_save(evaluated.state_dict(), out / MODEL)
         else:
             bad_epochs += 1
         _write_metrics(out, history)
         atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                           "epoch": epoch, "best_val": best_val, "bad_epochs": bad_epochs,
+                           **({} if ema is None else {"ema": ema.state_dict()}), "epoch": epoch, "best_val": best_val, "bad_epochs": bad_epochs,
                            "history": json.dumps(history), "run_config": cfg.to_json()}, ckpt_path)
         stop = cfg.patience is not None and bad_epochs >= cfg.patience
         if dist is not None:  # rank 0 decides (batch-norm statistics are per rank): no rank waits alone
@@ -458,7 +475,7 @@ def train_run(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progres
                 break
     no_best = history and not (out / MODEL).exists()
     if no_best:  # the selection metric was never finite (a diverged training): keep the last weights, say so
-        atomic_torch_save(model.state_dict(), out / MODEL)
+        atomic_torch_save(evaluated.state_dict(), out / MODEL)
         log(f"warning: no epoch had a finite {cfg.select_on}; model.pt holds the last epoch's weights")
     if history:
         try:
