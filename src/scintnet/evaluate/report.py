@@ -23,6 +23,16 @@ def source_name(key: str) -> str:
     return display_name(key)
 
 
+def _training_aids(rc: dict) -> list[str]:
+    """The run's augmentation and regularisation, in words (empty for a plain run)."""
+    aids = ["training batches in random rotations of the detector"] if rc.get("augment_rotations") else []
+    if rc.get("ema_decay"):
+        aids.append(f"weights averaged (EMA, decay {rc['ema_decay']})")
+    if rc.get("grad_clip_norm"):
+        aids.append(f"gradient norm clipped at {rc['grad_clip_norm']}")
+    return aids
+
+
 def report_warnings(run: dict[str, Any], ev: dict[str, Any]) -> list[str]:
     """What a reader must know before trusting the figures: early stops, results within the floors."""
     out = []
@@ -64,7 +74,8 @@ def write_report(run_dir: str | Path, eval_dir: str | Path, out: str | Path,
               f"- model: {rc['model']} preset `{rc['preset']}`, {run['params']:,} parameters",
               f"- data: signal {', '.join(rc['signal'])}; background {', '.join(rc['background'])}",
               f"- selection: {rc['e_min_MeV']}–{rc['e_max_MeV']} MeV, R < {rc['r_max_mm'] / 10:.0f} cm; "
-              f"{'energy' if rc.get('match_on') == 'energy' else 'Nhit'} matching {'on' if rc['nhit_matching'] else 'off'}",
+              f"{'energy' if rc.get('match_on') == 'energy' else 'Nhit'} matching {'on' if rc['nhit_matching'] else 'off'}"
+              + "".join(f"; {t}" for t in _training_aids(rc)),
               f"- {run['n_train']} training / {run['n_val']} validation events; {run['epochs_done']} of "
               f"{run.get('epochs_planned', rc['epochs'])} epochs ({run['stopped']}), {run['train_seconds']:.0f} s on "
               f"{run['device']} with {run.get('threads', rc.get('threads')) or 'all'} threads",
