@@ -244,6 +244,33 @@ def test_reverse_time_kamnet_is_the_forward_net_on_time_flipped_maps():
     assert not torch.allclose(fwd(x)[0], c_r, atol=1e-4)
 
 
+def test_scaled_attention_is_the_unscaled_one_with_w_over_sqrt_d():
+    """attention_scaled divides the eq.-3 score by sqrt(C theta phi): the same function as the
+    unscaled net with W / sqrt(d), and for the same weights
+    log-odds between time bins sqrt(d) times smaller: a softmax that saturates later."""
+    torch.manual_seed(1)
+    sc = AttentionConvLSTM(6, 8, 8, (3, 4), (3, 3), scaled=True)
+    un = AttentionConvLSTM(6, 8, 8, (3, 4), (3, 3))
+    un.load_state_dict(sc.state_dict())
+    d = 4 * 8 * 8
+    assert sc.score_scale == pytest.approx(1 / math.sqrt(d))
+    with torch.no_grad():
+        sc.attention_weight.normal_(0, 3.0)
+        un.attention_weight.copy_(sc.attention_weight / math.sqrt(d))
+    x = torch.rand(4, 6, 8, 8)
+    c_s, s_s = sc(x)
+    c_u, s_u = un(x)
+    assert torch.allclose(c_s, c_u, atol=1e-6) and torch.allclose(s_s, s_u, atol=1e-6)
+    with torch.no_grad():
+        un.attention_weight.copy_(sc.attention_weight)
+        s_s, s_u = sc(x)[1], un(x)[1]
+    # same weights: the unscaled log-odds between time bins are sqrt(d) = 16 times the scaled ones
+    lo_s, lo_u = s_s.log() - s_s.log()[:, :1], s_u.log() - s_u.log()[:, :1]
+    assert torch.allclose(lo_u, lo_s * math.sqrt(d), rtol=1e-3, atol=1e-4)
+    assert float(lo_s.abs().max()) > 1e-3
+    assert KAMNET_PRESETS["cpu_wide"].attention_scaled and not KAMNET_PRESETS["paper"].attention_scaled
+
+
 def test_reverse_lstm_reads_the_spectrum_last_to_first():
     from scintnet.models.baselines import LSTMConfig, TimeLSTM
 
