@@ -21,9 +21,9 @@ setup: $(VENV)/.installed
 
 # the whole chain on the embedded default (the KamNet paper's benchmark, klz400-fast: 10C vs 0nbb):
 # simulate, reconstruct (on the fly), train the cpu_wide KamNet (the cpu map, twice the cpu preset's widths)
-# for 12 epochs (training batches in random rotations of the detector: the events' physics has no direction;
-# gradient norm clipped at 1, which lets it take lr 6e-3; ~5.5 min; docs/results.md "Rotations and
-# clipping"), evaluate on
+# for 10 epochs (training batches in random rotations of the detector: the events' physics has no direction;
+# gradient norm clipped at 1, which lets it take lr 6e-3; ~6.5 min; docs/results.md "A wider
+# KamNet"), evaluate on
 # independent events, validate the klz800 simulation, and write out/demo/report/README.md
 DEMO := out/demo
 demo: setup
@@ -36,7 +36,7 @@ demo: setup
 	$(SCINTNET) info $(DEMO)/train_xe0vbb.h5
 	mkdir -p $(DEMO)/report
 	$(SCINTNET) validate-sim --preset klz800 --workers 2 --plots $(DEMO)/report/validation --json > $(DEMO)/report/validate-sim.json
-	$(SCINTNET) train --model kamnet --preset cpu_wide --signal $(DEMO)/train_xe0vbb.h5 --background $(DEMO)/train_c10.h5 --out $(DEMO)/kamnet --epochs 12 --batch-size 64 --lr 6e-3 --grad-clip 1.0 --augment-rotations
+	$(SCINTNET) train --model kamnet --preset cpu_wide --signal $(DEMO)/train_xe0vbb.h5 --background $(DEMO)/train_c10.h5 --out $(DEMO)/kamnet --epochs 10 --batch-size 64 --lr 6e-3 --grad-clip 1.0 --augment-rotations
 	$(SCINTNET) evaluate $(DEMO)/kamnet --data $(DEMO)/test_xe0vbb.h5 --data $(DEMO)/test_c10.h5 --out $(DEMO)/report/eval
 	$(SCINTNET) report $(DEMO)/kamnet --eval $(DEMO)/report/eval --validation $(DEMO)/report/validate-sim.json --out $(DEMO)/report --html
 	@echo "report: $(DEMO)/report/README.md and $(DEMO)/report/index.html (self-contained, with event displays)"
