@@ -290,6 +290,36 @@ def floors(
                    + ("n/a" if em is None else f"{100 * em:.1f} %"))
 
 
+@app.command("truth-bound")
+def truth_bound(
+    signal: list[str] = typer.Option(..., "--signal", help="training signal file(s), simulated with deposits"),
+    background: list[str] = typer.Option(..., "--background", help="training background file(s), with deposits"),
+    test_signal: list[str] = typer.Option(..., "--test-signal", help="test signal file(s), with deposits"),
+    test_background: list[str] = typer.Option(..., "--test-background", help="test background file(s), with deposits"),
+    e_min: float = typer.Option(2.0, "--e-min-MeV"), e_max: float = typer.Option(3.0, "--e-max-MeV"),
+    r_max_mm: float = typer.Option(1570.0, "--r-max-mm", help="fiducial radius of the selection"),
+    max_events: int = typer.Option(20000, "--max-events", min=20, help="events per file set"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The floors' classifiers on the energy-deposit truth (where and when the light was made) of the same
+    selected events: what the simulated topology holds, for comparison with networks on the hits."""
+    from ..evaluate.truth_bound import truth_bound_study
+
+    try:
+        res = truth_bound_study(signal, background, test_signal, test_background, (e_min, e_max), r_max_mm, max_events)
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
+    if as_json:
+        _json(res)
+        return
+    n = res["n_test"]
+    typer.echo(f"deposit truth ({n['signal']} signal / {n['background']} background test events, "
+               f"R < {r_max_mm / 10:g} cm, {e_min}-{e_max} MeV)")
+    for k, v in res["truth"].items():
+        typer.echo(f"  {k:8s} AUC {v['auc']:.4f}  rejection at 90 %: {100 * v['rejection_at_90']:.1f} %  "
+                   f"at fixed energy: {100 * v['rejection_at_90_energy_matched']:.1f} %")
+
+
 @app.command()
 def train(
     out: Path = typer.Option(..., "--out", "-o", help="run directory"),

@@ -95,6 +95,25 @@ def floor_features(events: EventSet, features: str = "time+moments") -> np.ndarr
 
 
 @dataclass
+class Classifiers:
+    """The floors' two classifiers on any feature matrix (standardisation, Fisher direction, booster)."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    w_linear: np.ndarray
+    booster: Any  # xgboost.Booster or None
+
+    def scores(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        z = (np.asarray(x, np.float64) - self.mean) / self.scale
+        out = {"linear": z @ self.w_linear}
+        if self.booster is not None:
+            import xgboost as xgb
+
+            out["xgboost"] = self.booster.predict(xgb.DMatrix(z))
+        return out
+
+
+@dataclass
 class Floors:
     features: str
     mean: np.ndarray
@@ -103,13 +122,8 @@ class Floors:
     booster: Any  # xgboost.Booster or None
 
     def scores(self, events: EventSet) -> dict[str, np.ndarray]:
-        x = (floor_features(events, self.features) - self.mean) / self.scale
-        out = {"linear": x @ self.w_linear}
-        if self.booster is not None:
-            import xgboost as xgb
-
-            out["xgboost"] = self.booster.predict(xgb.DMatrix(x))
-        return out
+        return Classifiers(self.mean, self.scale, self.w_linear, self.booster).scores(
+            floor_features(events, self.features))
 
 
 def fisher_direction(x0: np.ndarray, x1: np.ndarray, ridge: float = 1e-3) -> np.ndarray:
@@ -120,10 +134,10 @@ def fisher_direction(x0: np.ndarray, x1: np.ndarray, ridge: float = 1e-3) -> np.
     return np.linalg.solve(s, x1.mean(0) - x0.mean(0))
 
 
-def train_floors(signal: EventSet, background: EventSet, features: str = "time+moments", seed: int = 0,
-                 xgboost: bool = True, threads: int = 1) -> Floors:
-    """Fit the linear and XGBoost floors on training events (signal label 1, background label 0)."""
-    x1, x0 = floor_features(signal, features), floor_features(background, features)
+def fit_classifiers(x0: np.ndarray, x1: np.ndarray, seed: int = 0, xgboost: bool = True,
+                    threads: int = 1) -> Classifiers:
+    """Fit the linear and XGBoost classifiers on features of background ``x0`` and signal ``x1``."""
+    x0, x1 = np.asarray(x0, np.float64), np.asarray(x1, np.float64)
     if len(x1) < 20 or len(x0) < 20:
         raise ValueError(f"floors need >= 20 training events per class, got {len(x1)} signal / {len(x0)} background")
     x = np.concatenate([x0, x1])
@@ -136,7 +150,7 @@ def train_floors(signal: EventSet, background: EventSet, features: str = "time+m
         try:
             import xgboost as xgb
         except ImportError:  # an environment without the package (a bare GPU image): the linear floor only
-            return Floors(features, mean, scale, w, None)
+            return Classifiers(mean, scale, w, None)
 
         z = np.concatenate([z0, z1])
         y = np.concatenate([np.zeros(len(z0)), np.ones(len(z1))])
@@ -150,7 +164,14 @@ def train_floors(signal: EventSet, background: EventSet, features: str = "time+m
                   "eval_metric": "auc", "seed": int(seed), "nthread": int(threads)}
         booster = xgb.train(params, dtr, num_boost_round=200, evals=[(dva, "val")], early_stopping_rounds=20,
                             verbose_eval=False)
-    return Floors(features, mean, scale, w, booster)
+    return Classifiers(mean, scale, w, booster)
+
+
+def train_floors(signal: EventSet, background: EventSet, features: str = "time+moments", seed: int = 0,
+                 xgboost: bool = True, threads: int = 1) -> Floors:
+    """Fit the linear and XGBoost floors on training events (signal label 1, background label 0)."""
+    c = fit_classifiers(floor_features(background, features), floor_features(signal, features), seed, xgboost, threads)
+    return Floors(features, c.mean, c.scale, c.w_linear, c.booster)
 
 
 def floor_figures(floors: Floors, signal: EventSet, background: EventSet) -> dict[str, dict[str, float | None]]:
