@@ -55,3 +55,6 @@ def test_electrons_compact_gammas_spread():
     assert np.median(fe[:, k]) < 10.0 < 50.0 < np.median(fg[:, k])
     with pytest.raises(ValueError, match="deposit"):
         truth_features(dataclasses.replace(_deposits([[(0.0, 0.0, 1.0)]]), dep_offsets=np.zeros(1, np.int64)))
+    # what a file simulated with --no-deposits reads as: offsets for every event, no deposits
+    with pytest.raises(ValueError, match="no-deposits"):
+        truth_features(_deposits([[], []]))

@@ -271,20 +271,26 @@ def floors(
     """Linear (Fisher) and XGBoost floors: rejection at 90 % signal acceptance, plain and at fixed energy."""
     from ..evaluate.floors import floor_study
 
+    _classifier_figures(lambda: floor_study(signal, background, test_signal, test_background, features, (e_min, e_max),
+                                            r_max_mm, max_events, xgboost=not no_xgboost),
+                        f"floors on {features}", "floors", (e_min, e_max), r_max_mm, as_json)
+
+
+def _classifier_figures(run, title: str, key: str, e_range: tuple[float, float], r_max_mm: float, as_json: bool) -> None:
+    """Run a floor-like study and print its per-classifier rejections (plain and at fixed energy) or its JSON."""
+    from ..evaluate.results import ENERGY, PLAIN
+
     try:
-        res = floor_study(signal, background, test_signal, test_background, features, (e_min, e_max), r_max_mm,
-                          max_events, xgboost=not no_xgboost)
+        res = run()
     except (ValueError, OSError) as exc:
         _fail(str(exc))
     if as_json:
         _json(res)
         return
     n = res["n_test"]
-    typer.echo(f"floors on {features} ({n['signal']} signal / {n['background']} background test events, "
-               f"R < {r_max_mm / 10:g} cm, {e_min}-{e_max} MeV)")
-    from ..evaluate.results import ENERGY, PLAIN
-
-    for k, v in res["floors"].items():
+    typer.echo(f"{title} ({n['signal']} signal / {n['background']} background test events, "
+               f"R < {r_max_mm / 10:g} cm, {e_range[0]}-{e_range[1]} MeV)")
+    for k, v in res[key].items():
         em = v[ENERGY.key]
         typer.echo(f"  {k:8s} rejection at 90 %: {100 * v[PLAIN.key]:.1f} %  at fixed energy: "
                    + ("n/a" if em is None else f"{100 * em:.1f} %"))
@@ -305,19 +311,9 @@ def truth_bound(
     selected events: what the simulated topology holds, for comparison with networks on the hits."""
     from ..evaluate.truth_bound import truth_bound_study
 
-    try:
-        res = truth_bound_study(signal, background, test_signal, test_background, (e_min, e_max), r_max_mm, max_events)
-    except (ValueError, OSError) as exc:
-        _fail(str(exc))
-    if as_json:
-        _json(res)
-        return
-    n = res["n_test"]
-    typer.echo(f"deposit truth ({n['signal']} signal / {n['background']} background test events, "
-               f"R < {r_max_mm / 10:g} cm, {e_min}-{e_max} MeV)")
-    for k, v in res["truth"].items():
-        typer.echo(f"  {k:8s} AUC {v['auc']:.4f}  rejection at 90 %: {100 * v['rejection_at_90']:.1f} %  "
-                   f"at fixed energy: {100 * v['rejection_at_90_energy_matched']:.1f} %")
+    _classifier_figures(lambda: truth_bound_study(signal, background, test_signal, test_background, (e_min, e_max),
+                                                  r_max_mm, max_events),
+                        "deposit truth", "truth", (e_min, e_max), r_max_mm, as_json)
 
 
 @app.command()

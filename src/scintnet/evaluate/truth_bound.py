@@ -37,7 +37,8 @@ def truth_features(chunk) -> np.ndarray:
     """float64[n_events, len(FEATURE_NAMES)] from the per-deposit truth of an EventChunk."""
     from .sites import site_count
 
-    if chunk.dep_offsets.size != chunk.n_events + 1:
+    # a file simulated with --no-deposits has offsets but no deposits
+    if chunk.dep_offsets.size != chunk.n_events + 1 or (chunk.n_events and chunk.dep_offsets[-1] == 0):
         raise ValueError("the events have no per-deposit truth (simulate without --no-deposits)")
     off = chunk.dep_offsets
     pos = chunk.dep_pos_mm.astype(np.float64)
@@ -84,7 +85,10 @@ def _selected_truth(files: list[str], label: int, selection, max_events: int | N
             continue
         with EventFile(f) as h:
             chunk = h.read(0, None, truth_detail=True)
-        feats[rows] = truth_features(chunk.take(np.asarray(ev.event_index[rows], np.int64)))
+        try:
+            feats[rows] = truth_features(chunk.take(np.asarray(ev.event_index[rows], np.int64)))
+        except ValueError as exc:
+            raise ValueError(f"{f}: {exc}") from None
     return feats, np.asarray(ev.energy_MeV, np.float64)
 
 
@@ -100,6 +104,7 @@ def truth_bound_study(train_signal: list[str], train_background: list[str], test
     from ..features.dataset import Selection
     from .floors import fit_classifiers
     from .metrics import auc, energy_matching_weights, rejection_at_acceptance, weighted_rejection_at_acceptance
+    from .results import ENERGY, PLAIN
 
     sel = Selection(e_min_MeV=e_range_MeV[0], e_max_MeV=e_range_MeV[1], r_max_mm=r_max_mm)
     x1, _ = _selected_truth(train_signal, 1, sel, max_events, seed + 1)
@@ -111,8 +116,8 @@ def truth_bound_study(train_signal: list[str], train_background: list[str], test
     def figures(cols) -> dict[str, dict[str, float]]:
         clf = fit_classifiers(x0[:, cols], x1[:, cols], seed=seed)
         s1, s0 = clf.scores(t1[:, cols]), clf.scores(t0[:, cols])
-        return {name: {"auc": auc(s1[name], s0[name]), "rejection_at_90": rejection_at_acceptance(s1[name], s0[name]),
-                       "rejection_at_90_energy_matched": weighted_rejection_at_acceptance(s1[name], s0[name], w)}
+        return {name: {"auc": auc(s1[name], s0[name]), PLAIN.key: rejection_at_acceptance(s1[name], s0[name]),
+                       ENERGY.key: weighted_rejection_at_acceptance(s1[name], s0[name], w)}
                 for name in s1}
 
     figs = figures(list(range(len(FEATURE_NAMES))))
