@@ -115,15 +115,13 @@ class Classifiers:
 
 @dataclass
 class Floors:
+    """The classifiers on the floors' features of events."""
+
     features: str
-    mean: np.ndarray
-    scale: np.ndarray
-    w_linear: np.ndarray
-    booster: Any  # xgboost.Booster or None
+    classifiers: Classifiers
 
     def scores(self, events: EventSet) -> dict[str, np.ndarray]:
-        return Classifiers(self.mean, self.scale, self.w_linear, self.booster).scores(
-            floor_features(events, self.features))
+        return self.classifiers.scores(floor_features(events, self.features))
 
 
 def fisher_direction(x0: np.ndarray, x1: np.ndarray, ridge: float = 1e-3) -> np.ndarray:
@@ -170,8 +168,8 @@ def fit_classifiers(x0: np.ndarray, x1: np.ndarray, seed: int = 0, xgboost: bool
 def train_floors(signal: EventSet, background: EventSet, features: str = "time+moments", seed: int = 0,
                  xgboost: bool = True, threads: int = 1) -> Floors:
     """Fit the linear and XGBoost floors on training events (signal label 1, background label 0)."""
-    c = fit_classifiers(floor_features(background, features), floor_features(signal, features), seed, xgboost, threads)
-    return Floors(features, c.mean, c.scale, c.w_linear, c.booster)
+    return Floors(features, fit_classifiers(floor_features(background, features), floor_features(signal, features),
+                                            seed, xgboost, threads))
 
 
 def floor_figures(floors: Floors, signal: EventSet, background: EventSet) -> dict[str, dict[str, float | None]]:
